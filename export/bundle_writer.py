@@ -1,0 +1,92 @@
+"""Writes the manifests that ``edgeclf.bundle`` reads (stdlib only).
+
+Sizes and digests are always computed from the files on disk, never passed
+in, so a manifest cannot describe a file other than the one beside it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+from edgeclf.bundle import FORMAT, FORMAT_VERSION, MANIFEST, file_ref, parse_manifest
+
+
+def ref(root: Path, relpath: str) -> dict[str, Any]:
+    return asdict(file_ref(root, relpath))
+
+
+def new_manifest(
+    root: Path,
+    *,
+    name: str,
+    task: str,
+    labels: list[str],
+    tokenizer_kind: str,
+    tokenizer_files: dict[str, str],
+    tokenizer_config: dict[str, Any],
+    max_length: int,
+    inputs: list[dict[str, Any]],
+    outputs: list[dict[str, Any]],
+    output_kind: str,
+    padding: str,
+    description: str = "",
+    extra: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    return {
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "name": name,
+        "task": task,
+        "description": description,
+        "labels": labels,
+        "tokenizer": {
+            "kind": tokenizer_kind,
+            "files": {k: ref(root, v) for k, v in tokenizer_files.items()},
+            "config": tokenizer_config,
+        },
+        "max_length": max_length,
+        "padding": padding,
+        "inputs": inputs,
+        "outputs": outputs,
+        "output_kind": output_kind,
+        "variants": {},
+        "default_variant": "",
+        "extra": extra or {},
+    }
+
+
+def add_variant(
+    manifest: dict[str, Any],
+    root: Path,
+    name: str,
+    relpath: str,
+    *,
+    metrics: dict[str, Any] | None = None,
+    description: str = "",
+    default: bool = False,
+) -> None:
+    manifest["variants"][name] = {
+        "file": ref(root, relpath),
+        "description": description,
+        "metrics": metrics or {},
+    }
+    if default or not manifest["default_variant"]:
+        manifest["default_variant"] = name
+
+
+def load(root: Path) -> dict[str, Any]:
+    return json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+
+
+def save(root: Path, manifest: dict[str, Any]) -> Path:
+    """Validate with the runtime's own parser, then write atomically."""
+    parse_manifest(manifest, root)
+    path = root / MANIFEST
+    tmp = path.with_suffix(".json.tmp")
+    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+    return path

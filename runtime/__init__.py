@@ -1,0 +1,47 @@
+"""edgeclf: text classifiers on the edge (numpy + onnxruntime only).
+
+    >>> import edgeclf
+    >>> clf = edgeclf.load("keras-imdb")              # embedded, offline
+    >>> clf.predict(["A moving, beautifully acted film."])[0].label
+    'positive'
+
+Importing this package is cheap: numpy and onnxruntime are imported when a
+model is first loaded, so an app can ``import edgeclf`` at start-up for free.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+__all__ = ["BundleError", "Classifier", "InputError", "Prediction", "__version__", "list_models", "load"]
+
+if TYPE_CHECKING:
+    from .bundle import BundleError
+    from .classifier import Classifier, InputError, Prediction, load
+
+_LAZY = {
+    "load": "classifier",
+    "Classifier": "classifier",
+    "Prediction": "classifier",
+    "InputError": "classifier",
+    "BundleError": "bundle",
+}
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'edgeclf' has no attribute {name!r}")
+    import importlib
+
+    value = getattr(importlib.import_module(f".{module}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def list_models() -> list[str]:
+    """Names of the models embedded in this installation."""
+    from .bundle import embedded_names
+
+    return embedded_names()

@@ -1,0 +1,211 @@
+"""The classifier: texts -> token ids -> batches -> onnxruntime -> labels.
+
+Thread safety: a :class:`Classifier` holds no per-call state. The tokenizer
+is pure (its caches are dicts written with single, GIL-atomic operations) and
+``InferenceSession.run`` is safe to call from many threads, so one instance
+can serve a whole desktop app.
+
+Batching: for bundles padded to the longest member (ALBERT), texts are
+grouped by token length before batching, so a batch of one long review and
+63 short ones does not pay for 63 rows of padding. Results come back in input
+order.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from . import bundle as _bundle
+from .session import make_session
+from .tokenizers import Tokenizer, build
+
+#: Texts longer than this (in characters) are refused rather than tokenized:
+#: a runaway field should fail fast with a clear message, not eat memory.
+DEFAULT_MAX_CHARS = 32 * 1024 * 1024
+DEFAULT_BATCH_SIZE = 64
+
+
+class InputError(ValueError):
+    """A text cannot be classified (not a string, too long ...)."""
+
+    def __init__(self, index: int, message: str) -> None:
+        super().__init__(f"text {index}: {message}")
+        self.index = index
+        self.reason = message
+
+
+@dataclass(frozen=True)
+class Prediction:
+    label: str
+    score: float  # probability of ``label``
+    label_id: int
+    probabilities: dict[str, float]
+
+
+class Classifier:
+    """A loaded bundle variant, ready to predict. Build it with :func:`load`."""
+
+    def __init__(
+        self,
+        bundle: _bundle.Bundle,
+        *,
+        variant: str | None = None,
+        providers: str | Sequence[str] | None = "auto",
+        threads: int | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        max_chars: int = DEFAULT_MAX_CHARS,
+        session_options: dict[str, Any] | None = None,
+    ) -> None:
+        manifest = bundle.manifest
+        self.bundle = bundle
+        self.manifest = manifest
+        self.variant = manifest.variant(variant)
+        self.labels = manifest.labels
+        if batch_size < 1:
+            raise ValueError("batch_size must be >= 1")
+        self.batch_size = batch_size
+        self.max_chars = max_chars
+        files = {key: bundle.read_verified(ref) for key, ref in manifest.tokenizer.files.items()}
+        self.tokenizer: Tokenizer = build(
+            manifest.tokenizer.kind, files, manifest.tokenizer.config, manifest.max_length
+        )
+        model_bytes = bundle.read_verified(self.variant.file)
+        self.session = make_session(
+            model_bytes, providers=providers, threads=threads, **(session_options or {})
+        )
+        self.providers = self.session.get_providers()
+        self._input_names = [i.name for i in manifest.inputs]
+        self._input_dtypes = {i.name: np.dtype(i.dtype) for i in manifest.inputs}
+        self._output_name = manifest.outputs[0].name
+        self._fixed = manifest.padding == "max_length"
+
+    def __repr__(self) -> str:
+        return (
+            f"Classifier({self.manifest.name!r}, variant={self.variant.name!r}, providers={self.providers})"
+        )
+
+    # ------------------------------------------------------------ public API
+
+    def predict(self, texts: Iterable[str] | str) -> list[Prediction]:
+        """Label and score per text, in input order. A bare string is one text."""
+        probs = self.predict_proba(texts)
+        labels = self.labels
+        out = []
+        for row in probs:
+            k = int(row.argmax())
+            out.append(
+                Prediction(
+                    label=labels[k],
+                    score=float(row[k]),
+                    label_id=k,
+                    probabilities={labels[j]: float(p) for j, p in enumerate(row)},
+                )
+            )
+        return out
+
+    def predict_proba(self, texts: Iterable[str] | str) -> np.ndarray:
+        """Probabilities, shape ``(n_texts, n_labels)``, in input order."""
+        if isinstance(texts, str):
+            texts = [texts]
+        texts = list(texts)
+        for i, t in enumerate(texts):
+            if not isinstance(t, str):
+                raise InputError(i, f"expected str, got {type(t).__name__}")
+            if len(t) > self.max_chars:
+                raise InputError(i, f"{len(t):,} characters exceeds max_chars={self.max_chars:,}")
+        return self.proba_from_ids(self.tokenizer.encode_batch(texts))
+
+    def proba_from_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
+        """Run already-tokenized sequences (lets profilers time the two halves apart)."""
+        n = len(ids)
+        out = np.empty((n, len(self.labels)), dtype=np.float32)
+        if n == 0:
+            return out
+        # group similar lengths so batches carry little padding (fixed-width models need no grouping)
+        order = list(range(n)) if self._fixed else sorted(range(n), key=lambda i: len(ids[i]))
+        bs = self.batch_size
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            out[idx] = self._run([ids[i] for i in idx])
+        return out
+
+    # ------------------------------------------------------------ internals
+
+    def _run(self, seqs: list[Sequence[int]]) -> np.ndarray:
+        feeds = self._feeds(seqs)
+        raw = self.session.run([self._output_name], feeds)[0]
+        return self._to_proba(np.asarray(raw, dtype=np.float32))
+
+    def _feeds(self, seqs: list[Sequence[int]]) -> dict[str, np.ndarray]:
+        ids, mask = pad(seqs, self.manifest.max_length if self._fixed else None, self.tokenizer.pad_id)
+        feeds = {}
+        for name in self._input_names:
+            if name == "attention_mask":
+                value = mask
+            elif name == "token_type_ids":
+                value = np.zeros_like(ids)
+            else:
+                value = ids
+            feeds[name] = value.astype(self._input_dtypes[name], copy=False)
+        return feeds
+
+    def _to_proba(self, raw: np.ndarray) -> np.ndarray:
+        if self.manifest.output_kind == "sigmoid":
+            p = raw.reshape(len(raw), -1)[:, 0].astype(np.float32)
+            p = np.clip(p, 0.0, 1.0)
+            return np.stack([1.0 - p, p], axis=1)
+        z = raw - raw.max(axis=1, keepdims=True)
+        e = np.exp(z)
+        return e / e.sum(axis=1, keepdims=True)
+
+
+def pad(seqs: Sequence[Sequence[int]], width: int | None, pad_id: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Right-pad sequences into ``(ids, mask)`` int64 / bool arrays.
+
+    ``width=None`` pads to the longest member. Shared by training code, so a
+    model is trained on exactly the arrays it is served.
+    """
+    lengths = np.fromiter((len(s) for s in seqs), dtype=np.int64, count=len(seqs))
+    if width is None:
+        width = max(1, int(lengths.max())) if len(seqs) else 1
+    elif len(seqs) and int(lengths.max()) > width:
+        raise ValueError(f"a sequence of {int(lengths.max())} tokens exceeds width {width}")
+    flat = np.fromiter((t for s in seqs for t in s), dtype=np.int64, count=int(lengths.sum()))
+    ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
+    mask = np.arange(width) < lengths[:, None]
+    ids[mask] = flat  # row-major fill: each row's tokens, left-aligned
+    return ids, mask
+
+
+def load(
+    name_or_path: str | os.PathLike[str] = "keras-imdb",
+    *,
+    variant: str | None = None,
+    providers: str | Sequence[str] | None = "auto",
+    threads: int | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_chars: int = DEFAULT_MAX_CHARS,
+    session_options: dict[str, Any] | None = None,
+) -> Classifier:
+    """Load an embedded model by name, or a bundle directory, verified.
+
+    ``variant``: ``"fp32"``, ``"int8"`` ... (default: the bundle's default).
+    ``providers``: ``"auto"``, ``"cpu"``, ``"cuda"`` or a list of onnxruntime
+    provider names. ``threads``: intra-op threads (default: onnxruntime's).
+    ``session_options``: extra keywords for :func:`edgeclf.session.make_session`
+    (``spinning``, ``inter_threads``, ``graph_optimization``).
+    """
+    return Classifier(
+        _bundle.open_bundle(name_or_path),
+        variant=variant,
+        providers=providers,
+        threads=threads,
+        batch_size=batch_size,
+        max_chars=max_chars,
+        session_options=session_options,
+    )

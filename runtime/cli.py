@@ -1,0 +1,355 @@
+"""The ``edgeclf`` command line (plain argparse, like piper's).
+
+Exit codes (as ruff and ty use them):
+  0  every row classified
+  1  the output was written, but some rows carry an error
+  2  usage or input error (bad flags, unreadable file, no text column, bad
+     model bundle): nothing was written
+
+Runtime commands (predict, models, info) import only the runtime. The
+export / quantize commands import ``edgeclf.export`` / ``edgeclf.quantize``
+lazily and say which extra to install when the heavy frameworks are missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import islice
+from typing import IO
+
+EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # argparse exits 2 as well; keep its wording
+        self.print_usage(sys.stderr)
+        self.exit(EXIT_USAGE, f"edgeclf: error: {message}\n")
+
+
+def _add_model_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "-m",
+        "--model",
+        default="keras-imdb",
+        help="embedded model name or bundle directory (default: keras-imdb)",
+    )
+    p.add_argument("--variant", default=None, help="fp32, int8, ... (default: the bundle's default variant)")
+    p.add_argument(
+        "--provider", default="auto", help="auto, cpu, cuda or an onnxruntime provider name (default: auto)"
+    )
+    p.add_argument(
+        "--threads", type=int, default=None, help="intra-op threads (default: onnxruntime's choice)"
+    )
+    p.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="texts per ONNX run (default: 64, or 256 for fixed-length models)",
+    )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = _Parser(prog="edgeclf", description="Text classification on the edge (ONNX Runtime).")
+    parser.add_argument("--version", action="version", version=f"edgeclf {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    p = sub.add_parser(
+        "predict",
+        help="classify every row of a CSV file",
+        description="Classify each row of a CSV (id and text columns); write id,label,score,error.",
+    )
+    p.add_argument("input", help="CSV file, or - for stdin")
+    p.add_argument("-o", "--output", default="-", help="output file (default: stdout); written atomically")
+    p.add_argument(
+        "--format",
+        choices=["csv", "jsonl"],
+        default=None,
+        help="output format (default: from the output's extension, else csv)",
+    )
+    p.add_argument(
+        "--id-column", default=None, help="id column (default: 'id', or row numbers when there is none)"
+    )
+    p.add_argument("--text-column", default="text", help="text column (default: text)")
+    p.add_argument("--delimiter", default=",", help="field delimiter (default: ,)")
+    p.add_argument(
+        "--encoding", default="utf-8", help="input encoding, e.g. gb18030 (default: utf-8, BOM or not)"
+    )
+    p.add_argument(
+        "--label-format", choices=["name", "id"], default="name", help="write label names or numeric ids"
+    )
+    p.add_argument("--probabilities", action="store_true", help="add one probability column per label")
+    p.add_argument(
+        "--errors",
+        choices=["report", "abort"],
+        default="report",
+        help="bad rows: report them as error rows (exit 1) or abort with nothing written (exit 2)",
+    )
+    p.add_argument(
+        "--chunk-rows",
+        type=int,
+        default=4096,
+        help="rows read, classified and written per chunk (memory bound)",
+    )
+    p.add_argument(
+        "--max-chars",
+        type=int,
+        default=None,
+        help="refuse texts longer than this many characters (error row)",
+    )
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
+    _add_model_args(p)
+
+    p = sub.add_parser("models", help="list the embedded models and their metrics")
+    p.add_argument("--json", action="store_true")
+
+    p = sub.add_parser("info", help="show a bundle's manifest (verified)")
+    p.add_argument("model", nargs="?", default="keras-imdb")
+
+    for name, help_ in (
+        ("export", "train/export models to bundles (needs edgeclf[export])"),
+        ("quantize", "int8-quantize a bundle variant (needs edgeclf[export])"),
+        ("evaluate", "measure a bundle's accuracy on a labelled CSV"),
+    ):
+        p = sub.add_parser(name, help=help_, add_help=False)
+        p.add_argument("args", nargs=argparse.REMAINDER)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser()
+    if argv and argv[0] in ("export", "quantize", "evaluate"):
+        return _tool(argv[0], argv[1:])
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return EXIT_USAGE
+    from .bundle import BundleError
+    from .csvio import InputFileError
+    from .session import ProviderError
+
+    try:
+        if args.command == "predict":
+            return _predict(args)
+        if args.command == "models":
+            return _models(args)
+        if args.command == "info":
+            return _info(args)
+    except (BundleError, InputFileError, ProviderError, ValueError) as exc:
+        print(f"edgeclf: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except BrokenPipeError:
+        return EXIT_OK
+    except KeyboardInterrupt:
+        print("edgeclf: interrupted; no output written", file=sys.stderr)
+        return 130
+    raise AssertionError(args.command)
+
+
+def _tool(name: str, argv: list[str]) -> int:
+    """Hand over to the heavy packages, explaining a missing extra."""
+    try:
+        if name == "export":
+            from edgeclf.export.cli import main as tool_main
+        elif name == "quantize":
+            from edgeclf.quantize.tool import main as tool_main
+        else:
+            from edgeclf.quantize.evaluate import main as tool_main
+        return tool_main(argv)
+    except ModuleNotFoundError as exc:  # edgeclf.export.MissingExtra says which extra to install
+        print(f"edgeclf {name}: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+
+
+# --------------------------------------------------------------------- predict
+
+
+def _chunks(rows: Iterable, size: int) -> Iterator[list]:
+    it = iter(rows)
+    while chunk := list(islice(it, size)):
+        yield chunk
+
+
+class _Progress:
+    """A one-line progress bar on stderr, only when a person is watching."""
+
+    def __init__(self, fh: IO[str], enabled: bool) -> None:
+        self.enabled = enabled and sys.stderr.isatty()
+        self.total = 0
+        self.raw = None
+        if self.enabled:
+            try:
+                self.raw = fh.buffer  # type: ignore[attr-defined]
+                self.total = os.fstat(fh.fileno()).st_size
+            except (AttributeError, OSError, ValueError):
+                self.raw = None
+        self.start = time.perf_counter()
+        self.last = 0.0
+
+    def update(self, rows: int) -> None:
+        now = time.perf_counter()
+        if not self.enabled or now - self.last < 0.2:
+            return
+        self.last = now
+        rate = rows / max(now - self.start, 1e-9)
+        frac = ""
+        if self.raw is not None and self.total:
+            try:
+                done = min(self.raw.tell() / self.total, 1.0)
+                bar = "#" * int(done * 30)
+                frac = f"[{bar:<30}] {done:6.1%} "
+            except (OSError, ValueError):
+                pass
+        sys.stderr.write(f"\r{frac}{rows:,} rows  {rate:,.0f} rows/s")
+        sys.stderr.flush()
+
+    def close(self) -> None:
+        if self.enabled:
+            sys.stderr.write("\r\x1b[K")
+            sys.stderr.flush()
+
+
+def _predict(args: argparse.Namespace) -> int:
+    from .classifier import DEFAULT_MAX_CHARS, load
+    from .csvio import AtomicOutput, InputFileError, ReadStats, ResultWriter, open_text, read_rows
+
+    if args.chunk_rows < 1:
+        raise ValueError("--chunk-rows must be >= 1")
+    if len(args.delimiter) != 1:
+        raise ValueError("--delimiter must be one character")
+    started = time.perf_counter()
+    fmt = args.format or ("jsonl" if str(args.output).endswith((".jsonl", ".ndjson")) else "csv")
+    max_chars = args.max_chars or DEFAULT_MAX_CHARS
+    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
+    clf = load(
+        args.model,
+        variant=args.variant,
+        providers=args.provider,
+        threads=args.threads,
+        max_chars=max_chars,
+        **kwargs,
+    )
+    if not args.batch_size and clf.manifest.padding == "max_length":
+        clf.batch_size = 256  # fixed-width inputs: bigger batches only amortise overhead
+    labels = clf.labels
+    stats = ReadStats()
+    errors = 0
+    name = "<stdin>" if args.input == "-" else args.input
+    with open_text(args.input, args.encoding) as fh:
+        progress = _Progress(fh, not args.quiet)
+        rows = read_rows(
+            fh,
+            name=name,
+            id_column=args.id_column or "id",
+            text_column=args.text_column,
+            id_required=args.id_column is not None,
+            stats=stats,
+            delimiter=args.delimiter,
+        )
+        first = list(islice(rows, 1))  # header problems surface before any output exists
+        with AtomicOutput(args.output, refuse=[args.input]) as out:
+            writer = ResultWriter(out, fmt=fmt, labels=labels, probabilities=args.probabilities)
+            done = 0
+            for chunk in _chunks(_chain(first, rows), args.chunk_rows):
+                for r in chunk:
+                    if r.error is None and len(r.text) > max_chars:
+                        r.error = f"row {r.number} (line {r.line}): text has {len(r.text):,} characters, over --max-chars {max_chars:,}"
+                        r.text = None
+                good = [r for r in chunk if r.error is None]
+                probs = clf.predict_proba([r.text for r in good]) if good else None
+                k = 0
+                for r in chunk:
+                    if r.error is not None:
+                        errors += 1
+                        if args.errors == "abort":
+                            raise InputFileError(f"{name}: {r.error} (--errors abort: nothing written)")
+                        writer.write(r.id, None, None, None, r.error)
+                        continue
+                    p = probs[k]
+                    k += 1
+                    j = int(p.argmax())
+                    writer.write(r.id, labels[j] if args.label_format == "name" else j, float(p[j]), p, None)
+                done += len(chunk)
+                progress.update(done)
+        progress.close()
+    elapsed = time.perf_counter() - started
+    if not args.quiet:
+        target = "stdout" if args.output == "-" else args.output
+        extra = []
+        if stats.blank_lines:
+            extra.append(f"{stats.blank_lines} blank lines skipped")
+        if stats.duplicate_ids:
+            extra.append(f"{stats.duplicate_ids} duplicate ids")
+        tail = f" ({'; '.join(extra)})" if extra else ""
+        print(
+            f"edgeclf: {stats.rows:,} rows -> {target}: {stats.rows - errors:,} classified, {errors:,} errors"
+            f"{tail}; model {clf.manifest.name}/{clf.variant.name}; {elapsed:.2f} s "
+            f"({stats.rows / max(elapsed, 1e-9):,.0f} rows/s)",
+            file=sys.stderr,
+        )
+    return EXIT_ROW_ERRORS if errors else EXIT_OK
+
+
+def _chain(first: list, rest: Iterable) -> Iterator:
+    yield from first
+    yield from rest
+
+
+# --------------------------------------------------------------------- models / info
+
+
+def _models(args: argparse.Namespace) -> int:
+    from . import list_models
+    from .bundle import embedded_root, read_manifest
+
+    entries = []
+    for name in list_models():
+        m = read_manifest(embedded_root() / name)
+        entries.append(
+            {
+                "name": m.name,
+                "task": m.task,
+                "labels": list(m.labels),
+                "default_variant": m.default_variant,
+                "variants": {v.name: {"size_bytes": v.file.size, **v.metrics} for v in m.variants.values()},
+                "description": m.description,
+            }
+        )
+    if args.json:
+        print(json.dumps(entries, indent=2))
+        return EXIT_OK
+    for e in entries:
+        print(
+            f"{e['name']}  ({e['task']}; labels: {', '.join(e['labels'])}; default: {e['default_variant']})"
+        )
+        if e["description"]:
+            print(f"    {e['description']}")
+        for vname, v in e["variants"].items():
+            acc = v.get("accuracy")
+            acc_s = (
+                f"accuracy {acc:.4f} on {v.get('dataset', '?')}"
+                if isinstance(acc, float)
+                else "accuracy not measured"
+            )
+            print(f"    {vname:<12} {v['size_bytes'] / 1024:8.0f} KiB   {acc_s}")
+    return EXIT_OK
+
+
+def _info(args: argparse.Namespace) -> int:
+    from .bundle import open_bundle
+
+    b = open_bundle(args.model)
+    for ref in [*b.manifest.tokenizer.files.values(), *(v.file for v in b.manifest.variants.values())]:
+        b.read_verified(ref)
+    raw = json.loads((b.root / "manifest.json").read_text(encoding="utf-8"))
+    raw["_location"] = str(b.root)
+    raw["_verified"] = True
+    print(json.dumps(raw, indent=2, ensure_ascii=False))
+    return EXIT_OK
