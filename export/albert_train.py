@@ -91,7 +91,9 @@ def encode_all(tok: Any, texts: Sequence[str], max_length: int) -> list[list[int
     return [tok.encode(t, truncation=True, max_length=max_length) for t in texts]
 
 
-def _batches(lengths: Sequence[int], batch_size: int, rng: random.Random, bucket: int = 50) -> list[list[int]]:
+def _batches(
+    lengths: Sequence[int], batch_size: int, rng: random.Random, bucket: int = 50
+) -> list[list[int]]:
     """Shuffled batches of similar length: sort within buckets of ``bucket`` batches."""
     idx = list(range(len(lengths)))
     rng.shuffle(idx)
@@ -123,8 +125,16 @@ def _schedule(torch: Any, opt: Any, total: int, warmup: float) -> Any:
 
 
 def mlm_pretrain(
-    model_dir: Path, config: Any, seqs: list[list[int]], *, epochs: float, batch_size: int, lr: float,
-    seed: int, log: Callable[[str], None], time_budget: float | None = None,
+    model_dir: Path,
+    config: Any,
+    seqs: list[list[int]],
+    *,
+    epochs: float,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    log: Callable[[str], None],
+    time_budget: float | None = None,
 ) -> None:
     torch = require("torch", "ALBERT pre-training")
     transformers = require("transformers", "ALBERT pre-training")
@@ -167,9 +177,19 @@ def mlm_pretrain(
 
 
 def finetune(
-    out_dir: Path, config: Any, train: tuple[list[list[int]], list[int]], val: tuple[list[list[int]], list[int]],
-    *, init: Path | None, epochs: int, batch_size: int, lr: float, seed: int, log: Callable[[str], None],
-    time_budget: float | None = None, eval_every: int | None = None,
+    out_dir: Path,
+    config: Any,
+    train: tuple[list[list[int]], list[int]],
+    val: tuple[list[list[int]], list[int]],
+    *,
+    init: Path | None,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    seed: int,
+    log: Callable[[str], None],
+    time_budget: float | None = None,
+    eval_every: int | None = None,
 ) -> dict[str, Any]:
     torch = require("torch", "ALBERT fine-tuning")
     transformers = require("transformers", "ALBERT fine-tuning")
@@ -216,8 +236,10 @@ def finetune(
             opt.zero_grad()
             step += 1
             if step % 50 == 0:
-                log(f"epoch {epoch + 1} step {step}/{total} loss {out.loss.item():.3f} "
-                    f"lr {sched.get_last_lr()[0]:.2e} ({time.perf_counter() - t0:.0f} s)")
+                log(
+                    f"epoch {epoch + 1} step {step}/{total} loss {out.loss.item():.3f} "
+                    f"lr {sched.get_last_lr()[0]:.2e} ({time.perf_counter() - t0:.0f} s)"
+                )
             over = bool(time_budget and time.perf_counter() - t0 > time_budget)
             if step % eval_every == 0 or step == total or over:
                 acc = evaluate()
@@ -287,7 +309,9 @@ def train_albert(
     t0 = time.perf_counter()
     seqs = encode_all(tok, [texts[i] for i in order], max_length)
     ys = [labels[i] for i in order]
-    log(f"tokenized {len(seqs)} reviews in {time.perf_counter() - t0:.0f} s; mean length {np.mean([len(s) for s in seqs]):.0f}")
+    log(
+        f"tokenized {len(seqs)} reviews in {time.perf_counter() - t0:.0f} s; mean length {np.mean([len(s) for s in seqs]):.0f}"
+    )
     n_val = min(validation, len(seqs) // 5)
     val = (seqs[:n_val], ys[:n_val])
     train = (seqs[n_val:], ys[n_val:])
@@ -311,18 +335,55 @@ def train_albert(
     if mlm_epochs > 0:
         mlm_seqs = encode_all(tok, unsup[: limit or None], max_length) + train[0]
         log(f"mlm corpus: {len(mlm_seqs)} sequences")
-        mlm_pretrain(out, config, mlm_seqs, epochs=mlm_epochs, batch_size=batch_size, lr=mlm_lr, seed=seed,
-                     log=log, time_budget=mlm_time_budget)
+        mlm_pretrain(
+            out,
+            config,
+            mlm_seqs,
+            epochs=mlm_epochs,
+            batch_size=batch_size,
+            lr=mlm_lr,
+            seed=seed,
+            log=log,
+            time_budget=mlm_time_budget,
+        )
         init = out / "mlm"
-    best = finetune(out, config, train, val, init=init, epochs=epochs, batch_size=batch_size, lr=lr, seed=seed,
-                    log=log, time_budget=time_budget, eval_every=eval_every)
+    best = finetune(
+        out,
+        config,
+        train,
+        val,
+        init=init,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+        log=log,
+        time_budget=time_budget,
+        eval_every=eval_every,
+    )
     tok.save_pretrained(str(out))
-    summary = {"config": {k: getattr(config, k) for k in ("vocab_size", "embedding_size", "hidden_size",
-                                                           "num_hidden_layers", "num_attention_heads",
-                                                           "intermediate_size")},
-               "max_length": max_length, "train_reviews": len(train[0]), "validation_reviews": n_val,
-               "epochs": epochs, "batch_size": batch_size, "lr": lr, "mlm_epochs": mlm_epochs, "seed": seed,
-               "best": best}
+    summary = {
+        "config": {
+            k: getattr(config, k)
+            for k in (
+                "vocab_size",
+                "embedding_size",
+                "hidden_size",
+                "num_hidden_layers",
+                "num_attention_heads",
+                "intermediate_size",
+            )
+        },
+        "max_length": max_length,
+        "train_reviews": len(train[0]),
+        "validation_reviews": n_val,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "mlm_epochs": mlm_epochs,
+        "seed": seed,
+        "best": best,
+    }
     (out / "training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
     log(f"done: {summary}")
     return summary

@@ -27,7 +27,72 @@ def main(argv: Sequence[str] | None = None) -> int:
     k.add_argument("--seed", type=int, default=42)
     k.add_argument("--limit", type=int, default=None, help="train on this many reviews only (smoke tests)")
     k.add_argument("--eval-limit", type=int, default=None, help="evaluate on this many test reviews only")
+    a = sub.add_parser(
+        "albert", help="export a Hugging Face ALBERT checkpoint directory to a bundle (fp32 + int8)"
+    )
+    a.add_argument(
+        "checkpoint", help="save_pretrained directory of AlbertForSequenceClassification + tokenizer files"
+    )
+    a.add_argument("--out", required=True, help="bundle directory to (re)write")
+    a.add_argument("--name", default=None, help="bundle name (default: the checkpoint directory's name)")
+    a.add_argument("--task", default="text-classification")
+    a.add_argument(
+        "--max-length", type=int, default=None, help="truncate inputs to this many tokens (default: 512)"
+    )
+    a.add_argument(
+        "--eval-data",
+        default=None,
+        help="labelled CSV(.gz) (text,label) to measure accuracy into the manifest",
+    )
+    a.add_argument("--eval-limit", type=int, default=None)
+    a.add_argument("--no-int8", action="store_true")
+    t = sub.add_parser(
+        "albert-train", help="train the project's own ALBERT (SentencePiece + PyTorch) on IMDB"
+    )
+    t.add_argument("--out", default="checkpoints/albert-imdb")
+    t.add_argument("--data", default=None)
+    t.add_argument("--hidden", type=int, default=128)
+    t.add_argument("--embedding", type=int, default=128)
+    t.add_argument("--layers", type=int, default=4)
+    t.add_argument("--heads", type=int, default=2)
+    t.add_argument("--intermediate", type=int, default=512)
+    t.add_argument("--max-length", type=int, default=256)
+    t.add_argument("--vocab-size", type=int, default=16000)
+    t.add_argument("--epochs", type=int, default=3)
+    t.add_argument("--batch-size", type=int, default=32)
+    t.add_argument("--lr", type=float, default=1e-3)
+    t.add_argument("--mlm-epochs", type=float, default=0.0)
+    t.add_argument("--limit", type=int, default=None)
+    t.add_argument("--threads", type=int, default=None)
+    t.add_argument("--eval-every", type=int, default=200)
+    t.add_argument("--seed", type=int, default=42)
     args = p.parse_args(argv)
+    if args.what == "albert":
+        return _albert(args)
+    if args.what == "albert-train":
+        from .albert_train import train_albert
+
+        train_albert(
+            args.out,
+            args.data,
+            vocab_size=args.vocab_size,
+            max_length=args.max_length,
+            hidden=args.hidden,
+            embedding=args.embedding,
+            layers=args.layers,
+            heads=args.heads,
+            intermediate=args.intermediate,
+            epochs=args.epochs,
+            batch_size=args.batch_size,
+            lr=args.lr,
+            mlm_epochs=args.mlm_epochs,
+            limit=args.limit,
+            threads=args.threads,
+            eval_every=args.eval_every,
+            seed=args.seed,
+            log=lambda s: print(s, flush=True),
+        )
+        return 0
     if args.what == "keras-imdb":
         from .keras_imdb import export_bundle
 
@@ -41,4 +106,38 @@ def main(argv: Sequence[str] | None = None) -> int:
             eval_limit=args.eval_limit,
             verbose=2,
         )
+    return 0
+
+
+def _albert(args: argparse.Namespace) -> int:
+    from .albert import export_albert
+    from .data import read_csv_rows
+
+    texts = labels = None
+    dataset = command = ""
+    if args.eval_data:
+        rows = [
+            r
+            for r in read_csv_rows(args.eval_data)
+            if r.get("label", "") != "" and (r.get("text") or "").strip()
+        ]
+        if args.eval_limit:
+            rows = rows[: args.eval_limit]
+        texts = [r["text"] for r in rows]
+        labels = [int(r["label"]) for r in rows]
+        dataset = f"{args.eval_data} ({len(rows):,} rows)"
+        command = f"edgeclf evaluate {args.out} --data {args.eval_data}"
+    export_albert(
+        args.checkpoint,
+        args.out,
+        name=args.name,
+        task=args.task,
+        max_length=args.max_length,
+        eval_texts=texts,
+        eval_labels=labels,
+        eval_dataset=dataset,
+        eval_command=command,
+        int8=not args.no_int8,
+        default_variant="fp32" if args.no_int8 else "int8",
+    )
     return 0

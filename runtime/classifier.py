@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
 from typing import Any
 
 import numpy as np
@@ -175,7 +176,7 @@ def pad(seqs: Sequence[Sequence[int]], width: int | None, pad_id: int = 0) -> tu
         width = max(1, int(lengths.max())) if len(seqs) else 1
     elif len(seqs) and int(lengths.max()) > width:
         raise ValueError(f"a sequence of {int(lengths.max())} tokens exceeds width {width}")
-    flat = np.fromiter((t for s in seqs for t in s), dtype=np.int64, count=int(lengths.sum()))
+    flat = np.fromiter(chain.from_iterable(seqs), dtype=np.int64, count=int(lengths.sum()))
     ids = np.full((len(seqs), width), pad_id, dtype=np.int64)
     mask = np.arange(width) < lengths[:, None]
     ids[mask] = flat  # row-major fill: each row's tokens, left-aligned

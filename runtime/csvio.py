@@ -19,6 +19,7 @@ import csv
 import io
 import json
 import os
+import re
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -68,9 +69,12 @@ def open_text(path: str | os.PathLike[str] | None, encoding: str = "utf-8") -> I
         raise InputFileError(f"{path}: {exc.strerror or exc}") from None
 
 
+#: surrogateescape maps each undecodable byte to U+DC80..U+DCFF
+_BAD_BYTES = re.compile("[\udc80-\udcff]")
+
+
 def _has_bad_bytes(s: str) -> bool:
-    # surrogateescape maps each undecodable byte to U+DC80..U+DCFF
-    return any("\udc80" <= c <= "\udcff" for c in s) if not s.isascii() else False
+    return not s.isascii() and _BAD_BYTES.search(s) is not None
 
 
 def read_rows(

@@ -47,3 +47,39 @@ def test_any_text_gives_valid_ids(tok, text):
     ids = tok.encode(text)
     assert 1 <= len(ids) <= 256
     assert all(0 < i < tok.vocab_size and i != 3 for i in ids)
+
+
+def test_unicode_space_literal_is_complete():
+    import sys
+
+    from edgeclf.tokenizers.words import _UNICODE_SPACE
+
+    computed = "".join(chr(c) for c in range(128, sys.maxunicode + 1) if chr(c).isspace())
+    assert _UNICODE_SPACE.sub("", computed) == ""
+    assert all(not _UNICODE_SPACE.match(chr(c)) for c in range(128, 0x3001) if not chr(c).isspace())
+
+
+@settings(max_examples=1500, deadline=None)
+@given(st.text(alphabet=st.characters(), max_size=400))
+def test_fast_path_equals_the_plain_definition(tok, text):
+    assert tok.encode(text) == tok.encode_reference(text)
+
+
+def test_fast_path_on_tricky_whitespace_and_filters(tok):
+    for text in [
+        "a\x1cb\x1fc",
+        "good\xa0movie",
+        "x\u3000y\u2028z",
+        "don't\r\nstop",
+        "\udcff bad",
+        "İstanbul ÉTÉ",
+    ]:
+        assert tok.encode(text) == tok.encode_reference(text), text
+
+
+@pytest.mark.shared_data
+def test_fast_path_on_all_imdb_test_reviews(tok, shared):
+    from edgeclf.export.data import load_imdb
+
+    texts, _ = load_imdb("test", shared / "imdb")
+    assert all(tok.encode(t) == tok.encode_reference(t) for t in texts)

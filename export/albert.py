@@ -1,0 +1,360 @@
+"""Any Hugging Face ALBERT sequence classifier -> an edgeclf bundle.
+
+    edgeclf export albert CHECKPOINT_DIR --out my-bundle [--name NAME] [--eval-data test.csv]
+
+``CHECKPOINT_DIR`` is a local ``save_pretrained`` directory of
+``AlbertForSequenceClassification`` with its tokenizer files (``spiece.model``
+for SentencePiece checkpoints, ``vocab.txt`` for the BERT-WordPiece Chinese
+ones). The tokenizer kind is detected from those files and written into the
+bundle for the runtime's pure-Python shims.
+
+What the export takes care of (each one measured, see docs/albert.md):
+
+- ``torch.onnx.export`` (TorchScript exporter) in eval mode, dynamic batch and
+  sequence axes, ``input_ids`` + ``attention_mask`` inputs, ``logits`` output,
+  checked against PyTorch on real texts of several lengths and batch sizes.
+- ALBERT shares one layer's weights across all layers; exporters write them
+  once per layer and route them through ``Identity`` nodes. We deduplicate
+  initializers by content and bypass Identity nodes that merely forward an
+  initializer, so the fp32 file holds each weight once.
+- That also lets dynamic int8 quantization see every MatMul weight (behind an
+  Identity they are skipped), which is where the size and speed come from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import bundle_writer, require
+
+os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import TensorFlow when present
+os.environ.setdefault("USE_TORCH", "1")
+
+OPSET = 17
+
+
+# ------------------------------------------------------------------ tokenizer
+
+
+def detect_tokenizer(checkpoint: Path) -> str:
+    """'sentencepiece-unigram' or 'wordpiece', from the files a checkpoint ships."""
+    cfg = {}
+    if (checkpoint / "tokenizer_config.json").is_file():
+        cfg = json.loads((checkpoint / "tokenizer_config.json").read_text(encoding="utf-8"))
+    cls = str(cfg.get("tokenizer_class", ""))
+    if (checkpoint / "vocab.txt").is_file() and (
+        "Bert" in cls or not (checkpoint / "spiece.model").is_file()
+    ):
+        return "wordpiece"
+    if (checkpoint / "spiece.model").is_file():
+        return "sentencepiece-unigram"
+    raise FileNotFoundError(
+        f"{checkpoint}: no tokenizer files (spiece.model for ALBERT SentencePiece, vocab.txt for WordPiece)"
+    )
+
+
+def reference_tokenizer(checkpoint: Path) -> Any:
+    """The transformers (slow) tokenizer the runtime shim must match."""
+    transformers = require("transformers", "ALBERT export")
+    if detect_tokenizer(checkpoint) == "wordpiece":
+        return transformers.BertTokenizer.from_pretrained(str(checkpoint))
+    return transformers.AlbertTokenizer.from_pretrained(str(checkpoint))
+
+
+def write_tokenizer_files(checkpoint: Path, out: Path) -> tuple[str, dict[str, str], dict[str, Any]]:
+    kind = detect_tokenizer(checkpoint)
+    if kind == "wordpiece":
+        shutil.copyfile(checkpoint / "vocab.txt", out / "vocab.txt")
+        cfg = {}
+        if (checkpoint / "tokenizer_config.json").is_file():
+            cfg = json.loads((checkpoint / "tokenizer_config.json").read_text(encoding="utf-8"))
+        config = {
+            "do_lower_case": bool(cfg.get("do_lower_case", True)),
+            "strip_accents": cfg.get("strip_accents"),
+            "tokenize_chinese_chars": bool(cfg.get("tokenize_chinese_chars", True)),
+        }
+        return kind, {"vocab": "vocab.txt"}, config
+    from .spm_convert import tokenizer_files_for_checkpoint
+
+    return tokenizer_files_for_checkpoint(checkpoint, out)
+
+
+# ------------------------------------------------------------------ ONNX
+
+
+def to_onnx(checkpoint: Path, path: Path) -> Any:
+    """Export eval-mode ``AlbertForSequenceClassification`` to ONNX; returns the torch model."""
+    torch = require("torch", "ALBERT export")
+    transformers = require("transformers", "ALBERT export")
+
+    model = transformers.AlbertForSequenceClassification.from_pretrained(str(checkpoint))
+    model.eval()
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    wrapper = Logits(model).eval()  # .eval() again: the legacy exporter can flip dropout back on
+    ids = torch.tensor([[2, 10, 11, 12, 3], [2, 13, 3, 0, 0]], dtype=torch.int64)
+    mask = (ids != 0).long()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "logits": {0: "batch"},
+            },
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )
+    return model
+
+
+def deduplicate(path: Path) -> dict[str, int]:
+    """Keep each weight once: merge identical initializers, bypass Identity forwards.
+
+    Returns counts, so the export log and tests can show what was removed.
+    """
+    onnx = require("onnx", "ALBERT export")
+    from onnx import numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    by_digest: dict[str, str] = {}
+    rename: dict[str, str] = {}
+    keep = []
+    for init in graph.initializer:
+        arr = numpy_helper.to_array(init)
+        digest = hashlib.sha256(arr.dtype.str.encode() + str(arr.shape).encode() + arr.tobytes()).hexdigest()
+        if digest in by_digest:
+            rename[init.name] = by_digest[digest]
+        else:
+            by_digest[digest] = init.name
+            keep.append(init)
+    removed_inits = len(graph.initializer) - len(keep)
+    del graph.initializer[:]
+    graph.initializer.extend(keep)
+    init_names = {i.name for i in keep}
+    # Identity nodes that only forward a (shared) initializer
+    nodes = []
+    removed_identity = 0
+    outputs = {o.name for o in graph.output}
+    for node in graph.node:
+        src = rename.get(node.input[0], node.input[0]) if node.input else None
+        if node.op_type == "Identity" and src in init_names and node.output[0] not in outputs:
+            rename[node.output[0]] = src
+            removed_identity += 1
+            continue
+        nodes.append(node)
+    for node in nodes:
+        node.input[:] = [rename.get(n, n) for n in node.input]
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+    return {"duplicate_initializers_removed": removed_inits, "identity_nodes_removed": removed_identity}
+
+
+def quantize_int8(src: Path, dst: Path, *, activation_matmuls: bool = False) -> Path:
+    """Dynamic int8 of every weight MatMul and the embedding Gathers.
+
+    MatMuls between two activations (attention scores, attention x values)
+    hold no weights, so quantizing them saves no bytes and only adds
+    rounding; they stay float unless ``activation_matmuls``.
+    """
+    onnx = require("onnx", "int8 quantization")
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    model = onnx.load(str(src))
+    weights = {i.name for i in model.graph.initializer}
+    exclude = (
+        []
+        if activation_matmuls
+        else [
+            n.name
+            for n in model.graph.node
+            if n.op_type == "MatMul" and not any(i in weights for i in n.input)
+        ]
+    )
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        op_types_to_quantize=["MatMul", "Gather"],
+        weight_type=QuantType.QInt8,
+        per_channel=False,
+        nodes_to_exclude=exclude,
+    )
+    return dst
+
+
+def parity(
+    model: Any,
+    tokenizer: Any,
+    onnx_path: Path,
+    texts: Sequence[str],
+    max_length: int,
+    batch_sizes: Sequence[int] = (1, 3, 8),
+) -> dict[str, Any]:
+    """Max |logit| difference PyTorch vs onnxruntime and label agreement."""
+    import onnxruntime as ort
+    import torch
+
+    from edgeclf.classifier import pad
+
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    seqs = [tokenizer.encode(t, truncation=True, max_length=max_length) for t in texts]
+    worst, same, n = 0.0, 0, 0
+    for bs in batch_sizes:
+        for s in range(0, len(seqs), bs):
+            ids, mask = pad(seqs[s : s + bs], None, 0)
+            with torch.no_grad():
+                want = model(
+                    input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask.astype(np.int64))
+                ).logits.numpy()
+            got = sess.run(["logits"], {"input_ids": ids, "attention_mask": mask.astype(np.int64)})[0]
+            worst = max(worst, float(np.abs(want - got).max()))
+            same += int((want.argmax(1) == got.argmax(1)).sum())
+            n += len(ids)
+    lengths = sorted(len(s) for s in seqs)
+    return {
+        "texts": len(texts),
+        "batch_sizes": list(batch_sizes),
+        "max_abs_logit_diff": worst,
+        "label_agreement": same / n,
+        "token_lengths": [lengths[0], lengths[len(lengths) // 2], lengths[-1]],
+    }
+
+
+# ------------------------------------------------------------------ bundle
+
+
+def export_albert(
+    checkpoint: str | os.PathLike[str],
+    out: str | os.PathLike[str],
+    *,
+    name: str | None = None,
+    task: str = "text-classification",
+    description: str = "",
+    max_length: int | None = None,
+    parity_texts: Sequence[str] | None = None,
+    eval_texts: Sequence[str] | None = None,
+    eval_labels: Sequence[int] | None = None,
+    eval_dataset: str = "",
+    eval_command: str = "",
+    int8: bool = True,
+    default_variant: str = "int8",
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Write a bundle (fp32 [+ int8]) for an ALBERT checkpoint; returns the manifest."""
+    from edgeclf.quantize.evaluate import evaluate_variants
+
+    ckpt = Path(checkpoint)
+    root = Path(out)
+    if root.exists():
+        shutil.rmtree(root)
+    root.mkdir(parents=True)
+    config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
+    id2label = config.get("id2label") or {"0": "LABEL_0", "1": "LABEL_1"}
+    labels = [id2label[str(i)] if str(i) in id2label else id2label[i] for i in range(len(id2label))]
+    max_length = max_length or min(512, int(config.get("max_position_embeddings", 512)))
+
+    kind, tok_files, tok_config = write_tokenizer_files(ckpt, root)
+    model = to_onnx(ckpt, root / "model.onnx")
+    pt_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    before = (root / "model.onnx").stat().st_size
+    dedup = deduplicate(root / "model.onnx")
+    after = (root / "model.onnx").stat().st_size
+    log(
+        f"fp32 ONNX {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB after de-duplication {dedup}; "
+        f"PyTorch weights {pt_bytes / 1e6:.1f} MB"
+    )
+
+    reference = reference_tokenizer(ckpt)
+    texts = list(parity_texts or ["A short one.", "This film was " + "really " * 60 + "good.", "", "Bad."])
+    par = parity(model, reference, root / "model.onnx", texts, max_length)
+    log(f"parity PyTorch vs onnxruntime: {par}")
+    if par["max_abs_logit_diff"] > 1e-4 or par["label_agreement"] < 1.0:
+        raise RuntimeError(f"ONNX export does not match PyTorch: {par}")
+
+    manifest = bundle_writer.new_manifest(
+        root,
+        name=name or ckpt.name,
+        task=task,
+        labels=labels,
+        tokenizer_kind=kind,
+        tokenizer_files=tok_files,
+        tokenizer_config=tok_config,
+        max_length=max_length,
+        inputs=[
+            {"name": "input_ids", "dtype": "int64", "shape": ["batch", "sequence"]},
+            {"name": "attention_mask", "dtype": "int64", "shape": ["batch", "sequence"]},
+        ],
+        outputs=[{"name": "logits", "dtype": "float32", "shape": ["batch", len(labels)]}],
+        output_kind="logits",
+        padding="longest",
+        description=description,
+        extra={
+            "architecture": "AlbertForSequenceClassification",
+            "parity": par,
+            "deduplication": dedup,
+            "pytorch_weight_bytes": pt_bytes,
+            "config": {
+                k: config.get(k)
+                for k in (
+                    "vocab_size",
+                    "embedding_size",
+                    "hidden_size",
+                    "num_hidden_layers",
+                    "num_attention_heads",
+                    "intermediate_size",
+                )
+            },
+        },
+    )
+    bundle_writer.add_variant(
+        manifest,
+        root,
+        "fp32",
+        "model.onnx",
+        description="torch.onnx export, float32, shared weights stored once",
+    )
+    if int8:
+        quantize_int8(root / "model.onnx", root / "model.int8.onnx")
+        bundle_writer.add_variant(
+            manifest,
+            root,
+            "int8",
+            "model.int8.onnx",
+            default=default_variant == "int8",
+            description="dynamic int8: every MatMul and the embeddings",
+        )
+    bundle_writer.save(root, manifest)
+    if eval_texts is not None and eval_labels is not None:
+        from .keras_imdb import machine_description
+
+        results = evaluate_variants(root, eval_texts, eval_labels)
+        for vname, metrics in results.items():
+            metrics.update(dataset=eval_dataset, measured_by=eval_command, machine=machine_description())
+            manifest["variants"][vname]["metrics"] = metrics
+            log(f"{vname}: {metrics}")
+        bundle_writer.save(root, manifest)
+    return manifest
