@@ -257,66 +257,20 @@ def finetune(
     return best
 
 
-def train_albert(
-    out_dir: str | os.PathLike[str],
-    data: str | os.PathLike[str] | None = None,
+def albert_config(
+    vocab_size: int,
+    labels: Sequence[str],
     *,
-    vocab_size: int = 16000,
-    max_length: int = 256,
-    hidden: int = 256,
-    embedding: int = 128,
-    layers: int = 4,
-    heads: int = 4,
-    intermediate: int = 1024,
-    epochs: int = 3,
-    batch_size: int = 32,
-    lr: float = 1e-3,
-    mlm_epochs: float = 0.0,
-    mlm_lr: float = 1e-3,
-    validation: int = 2500,
-    limit: int | None = None,
-    seed: int = 42,
-    threads: int | None = None,
-    time_budget: float | None = None,
-    mlm_time_budget: float | None = None,
-    eval_every: int | None = None,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train spm + (optionally) MLM + classifier; write a save_pretrained directory."""
-    torch = require("torch", "ALBERT training")
+    hidden: int,
+    embedding: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    max_length: int,
+) -> Any:
     transformers = require("transformers", "ALBERT training")
-    from .data import load_imdb, read_csv_rows, shared_data_dir
-
-    if threads:
-        torch.set_num_threads(threads)
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    texts, labels = load_imdb("train", data)
-    unsup: list[str] = []
-    src = Path(data) if data else (shared_data_dir() or Path(".")) / "imdb"
-    if (src / "unsup.csv.gz").is_file():
-        unsup = [r["text"] for r in read_csv_rows(src / "unsup.csv.gz")]
-    spiece = out / "spiece.model"
-    if not spiece.exists():
-        t0 = time.perf_counter()
-        train_sentencepiece(texts + unsup, out, vocab_size=vocab_size, seed=seed)
-        log(f"sentencepiece: {vocab_size} pieces in {time.perf_counter() - t0:.0f} s")
-    tok = make_tokenizer(spiece, max_length)
-    order = list(range(len(texts)))
-    random.Random(seed).shuffle(order)  # the CSVs are sorted by label
-    if limit:
-        order = order[:limit]
-    t0 = time.perf_counter()
-    seqs = encode_all(tok, [texts[i] for i in order], max_length)
-    ys = [labels[i] for i in order]
-    log(
-        f"tokenized {len(seqs)} reviews in {time.perf_counter() - t0:.0f} s; mean length {np.mean([len(s) for s in seqs]):.0f}"
-    )
-    n_val = min(validation, len(seqs) // 5)
-    val = (seqs[:n_val], ys[:n_val])
-    train = (seqs[n_val:], ys[n_val:])
-    config = transformers.AlbertConfig(
-        vocab_size=tok.sp_model.get_piece_size(),
+    return transformers.AlbertConfig(
+        vocab_size=vocab_size,
         embedding_size=embedding,
         hidden_size=hidden,
         num_hidden_layers=layers,
@@ -326,14 +280,70 @@ def train_albert(
         hidden_dropout_prob=0.1,
         attention_probs_dropout_prob=0.1,
         classifier_dropout_prob=0.1,
-        num_labels=2,
-        id2label={0: "negative", 1: "positive"},
-        label2id={"negative": 0, "positive": 1},
+        num_labels=len(labels),
+        id2label=dict(enumerate(labels)),
+        label2id={lab: i for i, lab in enumerate(labels)},
         pad_token_id=0,
+    )
+
+
+def train_classifier(
+    out: Path,
+    tok: Any,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    label_names: Sequence[str],
+    *,
+    max_length: int,
+    hidden: int,
+    embedding: int,
+    layers: int,
+    heads: int,
+    intermediate: int,
+    epochs: int,
+    batch_size: int,
+    lr: float,
+    validation: int,
+    seed: int,
+    mlm_texts: Sequence[str] = (),
+    mlm_epochs: float = 0.0,
+    mlm_lr: float = 1e-3,
+    time_budget: float | None = None,
+    mlm_time_budget: float | None = None,
+    eval_every: int | None = None,
+    log: Callable[[str], None] = print,
+    extra: dict[str, Any] | None = None,
+    limit: int | None = None,
+) -> dict[str, Any]:
+    """Shuffle, hold out ``validation`` texts, (pre-train,) fine-tune, save with the tokenizer."""
+    order = list(range(len(texts)))
+    random.Random(seed).shuffle(order)  # data files are often sorted by label
+    if limit:
+        order = order[:limit]
+        mlm_texts = list(mlm_texts)[:limit]
+    t0 = time.perf_counter()
+    seqs = encode_all(tok, [texts[i] for i in order], max_length)
+    ys = [labels[i] for i in order]
+    log(
+        f"tokenized {len(seqs)} texts in {time.perf_counter() - t0:.0f} s; "
+        f"mean length {np.mean([len(s) for s in seqs]):.0f}"
+    )
+    n_val = min(validation, len(seqs) // 5)
+    val = (seqs[:n_val], ys[:n_val])
+    train = (seqs[n_val:], ys[n_val:])
+    config = albert_config(
+        len(tok),
+        label_names,
+        hidden=hidden,
+        embedding=embedding,
+        layers=layers,
+        heads=heads,
+        intermediate=intermediate,
+        max_length=max_length,
     )
     init = None
     if mlm_epochs > 0:
-        mlm_seqs = encode_all(tok, unsup[: limit or None], max_length) + train[0]
+        mlm_seqs = encode_all(tok, list(mlm_texts), max_length) + train[0]
         log(f"mlm corpus: {len(mlm_seqs)} sequences")
         mlm_pretrain(
             out,
@@ -375,15 +385,84 @@ def train_albert(
             )
         },
         "max_length": max_length,
-        "train_reviews": len(train[0]),
-        "validation_reviews": n_val,
+        "train_texts": len(train[0]),
+        "validation_texts": n_val,
         "epochs": epochs,
         "batch_size": batch_size,
         "lr": lr,
         "mlm_epochs": mlm_epochs,
         "seed": seed,
         "best": best,
+        **(extra or {}),
     }
-    (out / "training.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    (out / "training.json").write_text(json.dumps(summary, indent=2, ensure_ascii=False), encoding="utf-8")
     log(f"done: {summary}")
     return summary
+
+
+def train_albert(
+    out_dir: str | os.PathLike[str],
+    data: str | os.PathLike[str] | None = None,
+    *,
+    vocab_size: int = 16000,
+    max_length: int = 256,
+    hidden: int = 128,
+    embedding: int = 128,
+    layers: int = 4,
+    heads: int = 2,
+    intermediate: int = 512,
+    epochs: int = 3,
+    batch_size: int = 32,
+    lr: float = 1e-3,
+    mlm_epochs: float = 0.0,
+    validation: int = 2500,
+    limit: int | None = None,
+    seed: int = 42,
+    threads: int | None = None,
+    time_budget: float | None = None,
+    eval_every: int | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """IMDB: SentencePiece vocabulary on train + unlabeled reviews, then :func:`train_classifier`."""
+    torch = require("torch", "ALBERT training")
+    from .data import load_imdb, read_csv_rows, shared_data_dir
+
+    if threads:
+        torch.set_num_threads(threads)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    texts, labels = load_imdb("train", data)
+    unsup: list[str] = []
+    src = Path(data) if data else (shared_data_dir() or Path(".")) / "imdb"
+    if (src / "unsup.csv.gz").is_file():
+        unsup = [r["text"] for r in read_csv_rows(src / "unsup.csv.gz")]
+    spiece = out / "spiece.model"
+    if not spiece.exists():
+        t0 = time.perf_counter()
+        train_sentencepiece(texts + unsup, out, vocab_size=vocab_size, seed=seed)
+        log(f"sentencepiece: {vocab_size} pieces in {time.perf_counter() - t0:.0f} s")
+    tok = make_tokenizer(spiece, max_length)
+    return train_classifier(
+        out,
+        tok,
+        texts,
+        labels,
+        ["negative", "positive"],
+        max_length=max_length,
+        hidden=hidden,
+        embedding=embedding,
+        layers=layers,
+        heads=heads,
+        intermediate=intermediate,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        validation=validation,
+        seed=seed,
+        mlm_texts=unsup,
+        mlm_epochs=mlm_epochs,
+        time_budget=time_budget,
+        eval_every=eval_every,
+        log=log,
+        extra={"data": "IMDB train (25,000 reviews)"},
+    )

@@ -61,6 +61,7 @@ class Classifier:
         batch_size: int = DEFAULT_BATCH_SIZE,
         max_chars: int = DEFAULT_MAX_CHARS,
         session_options: dict[str, Any] | None = None,
+        max_length: int | None = None,
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
@@ -72,8 +73,16 @@ class Classifier:
         self.batch_size = batch_size
         self.max_chars = max_chars
         files = {key: bundle.read_verified(ref) for key, ref in manifest.tokenizer.files.items()}
+        if max_length is not None and not (
+            1 <= max_length <= manifest.max_length and manifest.padding == "longest"
+        ):
+            raise ValueError(
+                f"max_length must be between 1 and {manifest.max_length} and the bundle padded to the longest "
+                f"text (this one: padding={manifest.padding!r})"
+            )
+        self.max_length = max_length or manifest.max_length
         self.tokenizer: Tokenizer = build(
-            manifest.tokenizer.kind, files, manifest.tokenizer.config, manifest.max_length
+            manifest.tokenizer.kind, files, manifest.tokenizer.config, self.max_length
         )
         model_bytes = bundle.read_verified(self.variant.file)
         self.session = make_session(
@@ -192,6 +201,7 @@ def load(
     batch_size: int = DEFAULT_BATCH_SIZE,
     max_chars: int = DEFAULT_MAX_CHARS,
     session_options: dict[str, Any] | None = None,
+    max_length: int | None = None,
 ) -> Classifier:
     """Load an embedded model by name, or a bundle directory, verified.
 
@@ -200,6 +210,8 @@ def load(
     provider names. ``threads``: intra-op threads (default: onnxruntime's).
     ``session_options``: extra keywords for :func:`edgeclf.session.make_session`
     (``spinning``, ``inter_threads``, ``graph_optimization``).
+    ``max_length``: truncate texts to fewer tokens than the bundle allows
+    (transformer bundles only): faster, usually a little less accurate.
     """
     return Classifier(
         _bundle.open_bundle(name_or_path),
@@ -209,4 +221,5 @@ def load(
         batch_size=batch_size,
         max_chars=max_chars,
         session_options=session_options,
+        max_length=max_length,
     )

@@ -1,0 +1,162 @@
+"""Chinese rumor / fake-news posts (Weibo): the split and the ALBERT model.
+
+The split (documented in docs/zh-rumor.md):
+
+- test: ``weibo_test.csv`` as published (602 posts; the 16 empty ones are
+  kept in the file but cannot be classified from text, so metrics are over
+  the 586 non-empty posts and the empty ones are reported separately);
+- train: ``weibo_train.csv`` + ``ced.csv`` with empty texts dropped, exact
+  duplicate texts collapsed (a text seen with both labels is dropped as
+  ambiguous), and every text that also occurs in weibo_test removed, so no
+  test post is ever seen in training.
+
+Labels: 0 = real, 1 = fake (rumor), as in the data.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from . import require
+from .data import read_csv_rows, shared_data_dir
+
+LABELS = ["real", "fake"]
+
+
+def _norm(text: str) -> str:
+    return " ".join(text.split())
+
+
+def data_dir(source: str | os.PathLike[str] | None = None) -> Path:
+    if source is not None:
+        return Path(source)
+    shared = shared_data_dir()
+    if shared is None or not (shared / "zh-rumor").is_dir():
+        raise FileNotFoundError("no zh-rumor data: pass its directory or set EDGECLF_DATA")
+    return shared / "zh-rumor"
+
+
+def load_split(source: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """Returns train/test texts and labels plus the counts of what was removed."""
+    d = data_dir(source)
+    test_rows = read_csv_rows(d / "weibo_test.csv")
+    test_keys = {_norm(r["text"]) for r in test_rows if r["text"].strip()}
+    seen: dict[str, int] = {}
+    conflicts: set[str] = set()
+    stats = {"train_rows_in": 0, "empty": 0, "duplicates": 0, "in_test": 0, "conflicting": 0}
+    for name in ("weibo_train.csv", "ced.csv"):
+        for r in read_csv_rows(d / name):
+            stats["train_rows_in"] += 1
+            key = _norm(r["text"])
+            if not key:
+                stats["empty"] += 1
+            elif key in test_keys:
+                stats["in_test"] += 1
+            elif key in seen:
+                stats["duplicates"] += 1
+                if seen[key] != int(r["label"]):
+                    conflicts.add(key)
+            else:
+                seen[key] = int(r["label"])
+    for key in conflicts:
+        del seen[key]
+    stats["conflicting"] = len(conflicts)
+    train_texts = list(seen)
+    train_labels = [seen[t] for t in train_texts]
+    test = [(r["text"], int(r["label"])) for r in test_rows]
+    return {
+        "train": (train_texts, train_labels),
+        "test": ([t for t, _ in test if t.strip()], [y for t, y in test if t.strip()]),
+        "test_empty": sum(1 for t, _ in test if not t.strip()),
+        "stats": stats,
+    }
+
+
+def metrics(y_true: list[int], y_pred: list[int]) -> dict[str, float]:
+    """Accuracy and precision / recall / F1 of the fake class (label 1)."""
+    tp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == 1 and p == 1)
+    fp = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == 0 and p == 1)
+    fn = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == 1 and p == 0)
+    acc = sum(1 for t, p in zip(y_true, y_pred, strict=True) if t == p) / max(1, len(y_true))
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    f1 = 2 * prec * rec / (prec + rec) if prec + rec else 0.0
+    return {
+        "accuracy": round(acc, 5),
+        "fake_precision": round(prec, 5),
+        "fake_recall": round(rec, 5),
+        "fake_f1": round(f1, 5),
+        "n": len(y_true),
+    }
+
+
+def bert_tokenizer(vocab: str | os.PathLike[str] | None = None, max_length: int = 160) -> Any:
+    """BertTokenizer over the Chinese 21,128-token vocab, as albert_chinese_* use."""
+    transformers = require("transformers", "Chinese ALBERT training")
+    if vocab is None:
+        shared = shared_data_dir()
+        if shared is None:
+            raise FileNotFoundError("no zh-vocab/vocab.txt: pass the vocab path")
+        vocab = shared / "zh-vocab" / "vocab.txt"
+    tok = transformers.BertTokenizer(str(vocab), do_lower_case=True, tokenize_chinese_chars=True)
+    tok.model_max_length = max_length
+    return tok
+
+
+def train(
+    out: str | os.PathLike[str],
+    source: str | os.PathLike[str] | None = None,
+    *,
+    vocab: str | os.PathLike[str] | None = None,
+    max_length: int = 160,
+    hidden: int = 312,
+    embedding: int = 128,
+    layers: int = 4,
+    heads: int = 12,
+    intermediate: int = 1248,
+    epochs: int = 6,
+    batch_size: int = 32,
+    lr: float = 5e-4,
+    validation: int = 600,
+    seed: int = 42,
+    threads: int | None = None,
+    eval_every: int | None = None,
+    time_budget: float | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train an albert_chinese_tiny-sized classifier on the split above."""
+    torch = require("torch", "Chinese ALBERT training")
+    from .albert_train import train_classifier
+
+    if threads:
+        torch.set_num_threads(threads)
+    split = load_split(source)
+    texts, labels = split["train"]
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    tok = bert_tokenizer(vocab, max_length)
+    return train_classifier(
+        out_dir,
+        tok,
+        texts,
+        labels,
+        LABELS,
+        max_length=max_length,
+        hidden=hidden,
+        embedding=embedding,
+        layers=layers,
+        heads=heads,
+        intermediate=intermediate,
+        epochs=epochs,
+        batch_size=batch_size,
+        lr=lr,
+        validation=validation,
+        seed=seed,
+        eval_every=eval_every,
+        time_budget=time_budget,
+        log=log,
+        extra={"data": "weibo_train + ced, deduplicated, weibo_test texts removed", "split": split["stats"]},
+    )

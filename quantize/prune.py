@@ -1,0 +1,324 @@
+"""Structured pruning that pays: fewer heads, a narrower FFN, fewer layer passes.
+
+Zeroing weights (unstructured pruning) neither shrinks an ONNX file nor
+speeds up ONNX Runtime on a CPU, so everything here removes computation:
+
+- attention heads of ALBERT's shared layer, ranked by the gradient of the
+  loss with respect to a head mask on a calibration set (Michel et al.,
+  2019), summed over every pass through the shared layer;
+- FFN neurons (``intermediate_size``), ranked by first-order Taylor
+  importance |activation x gradient| at the FFN output projection;
+- depth: ALBERT applies one shared layer N times, so running it fewer times
+  (``num_hidden_layers``) removes compute without touching a weight;
+- then a short recovery fine-tune, distilled from the unpruned model
+  (KL on temperature-softened logits + cross-entropy), and the usual export
+  and int8 quantization.
+
+The pruned model stays an ordinary ``AlbertForSequenceClassification``
+checkpoint (``pruned_heads`` and ``intermediate_size`` in its config), so
+``edgeclf export albert`` and ``from_pretrained`` read it as they read any.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from edgeclf.export import require
+
+
+def _load(checkpoint: Path, eager: bool = False) -> Any:
+    transformers = require("transformers", "pruning")
+    kwargs = {"attn_implementation": "eager"} if eager else {}
+    return transformers.AlbertForSequenceClassification.from_pretrained(str(checkpoint), **kwargs)
+
+
+def importance(
+    model: Any, seqs: Sequence[Sequence[int]], labels: Sequence[int], batch_size: int = 16
+) -> tuple[Any, Any]:
+    """(head scores [heads], FFN neuron scores [intermediate]) on a calibration set."""
+    torch = require("torch", "pruning")
+    from edgeclf.export.albert_train import _tensor_batch
+
+    cfg = model.config
+    layer = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
+    heads = layer.attention.num_attention_heads
+    head_mask = torch.ones(cfg.num_hidden_layers, heads, requires_grad=True)
+    ffn_scores = torch.zeros(layer.ffn.out_features)
+    captured: list[Any] = []
+
+    def hook(_module: Any, inputs: tuple[Any, ...]) -> None:
+        x = inputs[0]
+        x.retain_grad()
+        captured.append(x)
+
+    handle = layer.ffn_output.register_forward_pre_hook(hook)
+    model.eval()
+    try:
+        for s in range(0, len(seqs), batch_size):
+            ids, mask = _tensor_batch(torch, seqs[s : s + batch_size])
+            y = torch.tensor(labels[s : s + batch_size])
+            captured.clear()
+            out = model(input_ids=ids, attention_mask=mask, labels=y, head_mask=head_mask)
+            out.loss.backward()
+            m = mask.unsqueeze(-1).float()
+            for x in captured:  # one per pass through the shared layer
+                ffn_scores += (x * x.grad * m).sum(dim=(0, 1)).abs().detach()
+            model.zero_grad()
+    finally:
+        handle.remove()
+    head_scores = head_mask.grad.abs().sum(0).detach()
+    return head_scores, ffn_scores
+
+
+def prune_ffn(model: Any, keep: Sequence[int]) -> None:
+    torch = require("torch", "pruning")
+    layer = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
+    idx = torch.tensor(sorted(keep))
+    ffn = torch.nn.Linear(layer.ffn.in_features, len(idx))
+    ffn.weight.data = layer.ffn.weight.data[idx].clone()
+    ffn.bias.data = layer.ffn.bias.data[idx].clone()
+    out = torch.nn.Linear(len(idx), layer.ffn_output.out_features)
+    out.weight.data = layer.ffn_output.weight.data[:, idx].clone()
+    out.bias.data = layer.ffn_output.bias.data.clone()
+    layer.ffn, layer.ffn_output = ffn, out
+    model.config.intermediate_size = len(idx)
+
+
+def prune(
+    checkpoint: str | Path,
+    out: str | Path,
+    *,
+    heads: int | None = None,
+    ffn: int | None = None,
+    layers: int | None = None,
+    calibration: tuple[Sequence[Sequence[int]], Sequence[int]],
+    train: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
+    val: tuple[Sequence[Sequence[int]], Sequence[int]] | None = None,
+    recovery_steps: int = 300,
+    batch_size: int = 32,
+    lr: float = 3e-4,
+    distill: float = 0.5,
+    temperature: float = 2.0,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Prune a checkpoint to ``heads`` heads, ``ffn`` neurons and ``layers`` passes; save to ``out``."""
+    torch = require("torch", "pruning")
+    torch.manual_seed(seed)
+    src = Path(checkpoint)
+    dst = Path(out)
+    teacher = _load(src).eval()
+    model = _load(src, eager=True)
+    cfg = model.config
+    layer = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
+    n_heads = layer.attention.num_attention_heads
+    n_ffn = layer.ffn.out_features
+    head_scores, ffn_scores = importance(model, calibration[0], calibration[1])
+    report: dict[str, Any] = {
+        "from": {"heads": n_heads, "ffn": n_ffn, "layers": cfg.num_hidden_layers},
+        "head_scores": [round(float(v), 5) for v in head_scores],
+    }
+    if heads is not None and heads < n_heads:
+        drop = torch.argsort(head_scores)[: n_heads - heads].tolist()
+        model.prune_heads({0: drop})  # AlbertModel maps layer 0 to the shared layer
+    if ffn is not None and ffn < n_ffn:
+        keep = torch.argsort(ffn_scores, descending=True)[:ffn].tolist()
+        prune_ffn(model, keep)
+    if layers is not None:
+        cfg.num_hidden_layers = layers
+    report["to"] = {
+        "heads": layer.attention.num_attention_heads,
+        "ffn": model.config.intermediate_size,
+        "layers": cfg.num_hidden_layers,
+    }
+    model.config._attn_implementation = "sdpa"
+    if train is not None and recovery_steps > 0:
+        report["recovery"] = recover(
+            model,
+            teacher,
+            train,
+            val,
+            steps=recovery_steps,
+            batch_size=batch_size,
+            lr=lr,
+            distill=distill,
+            temperature=temperature,
+            seed=seed,
+            log=log,
+        )
+    elif val is not None:
+        report["val_accuracy"] = accuracy(model, val)
+    dst.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(str(dst), safe_serialization=True)
+    for name in ("spiece.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+        if (src / name).is_file():
+            (dst / name).write_bytes((src / name).read_bytes())
+    (dst / "pruning.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    log(f"pruned: {report['from']} -> {report['to']}")
+    return report
+
+
+def accuracy(model: Any, data: tuple[Sequence[Sequence[int]], Sequence[int]], batch_size: int = 128) -> float:
+    torch = require("torch", "pruning")
+    from edgeclf.export.albert_train import _tensor_batch
+
+    model.eval()
+    seqs, labels = data
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    right = 0
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            b = order[s : s + batch_size]
+            ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
+            pred = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
+            right += int((pred == torch.tensor([labels[i] for i in b])).sum())
+    return right / max(1, len(seqs))
+
+
+def recover(
+    model: Any,
+    teacher: Any,
+    train: tuple[Sequence[Sequence[int]], Sequence[int]],
+    val: tuple[Sequence[Sequence[int]], Sequence[int]] | None,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    distill: float,
+    temperature: float,
+    seed: int,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
+    """A short fine-tune that lets the pruned model re-learn, distilled from the teacher."""
+    torch = require("torch", "pruning")
+    from edgeclf.export.albert_train import _batches, _tensor_batch
+
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
+    )
+    before = accuracy(model, val) if val is not None else None
+    model.train()
+    seqs, labels = train
+    t0, step = time.perf_counter(), 0
+    kl = torch.nn.KLDivLoss(reduction="batchmean")
+    while step < steps:
+        for b in _batches([len(s) for s in seqs], batch_size, rng):
+            ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
+            y = torch.tensor([labels[i] for i in b])
+            logits = model(input_ids=ids, attention_mask=mask).logits
+            loss = torch.nn.functional.cross_entropy(logits, y)
+            if distill > 0:
+                with torch.no_grad():
+                    t_logits = teacher(input_ids=ids, attention_mask=mask).logits
+                soft = kl(
+                    torch.log_softmax(logits / temperature, -1), torch.softmax(t_logits / temperature, -1)
+                )
+                loss = (1 - distill) * loss + distill * soft * temperature**2
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+            opt.step()
+            sched.step()
+            opt.zero_grad()
+            step += 1
+            if step % 50 == 0:
+                log(f"recovery step {step}/{steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
+            if step >= steps:
+                break
+    after = accuracy(model, val) if val is not None else None
+    model.eval()
+    return {
+        "steps": steps,
+        "lr": lr,
+        "distill": distill,
+        "val_accuracy_before": before,
+        "val_accuracy_after": after,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def prune_into_bundle(
+    checkpoint: str | Path,
+    bundle: str | Path,
+    *,
+    heads: int | None,
+    ffn: int | None,
+    layers: int | None,
+    train_texts: Sequence[str],
+    train_labels: Sequence[int],
+    eval_texts: Sequence[str] | None = None,
+    eval_labels: Sequence[int] | None = None,
+    eval_dataset: str = "",
+    name: str = "pruned",
+    recovery_steps: int = 300,
+    calibration: int = 256,
+    work_dir: str | Path | None = None,
+    seed: int = 0,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Prune, recover, export ``<name>`` and ``<name>-int8`` variants into an existing ALBERT bundle."""
+    import tempfile
+
+    from edgeclf.export import bundle_writer
+    from edgeclf.export.albert import deduplicate, parity, quantize_int8, reference_tokenizer, to_onnx
+    from edgeclf.export.keras_imdb import machine_description
+    from edgeclf.quantize.evaluate import evaluate_variants
+
+    root = Path(bundle)
+    manifest = bundle_writer.load(root)
+    max_length = int(manifest["max_length"])
+    tok = reference_tokenizer(Path(checkpoint))
+    order = list(range(len(train_texts)))
+    random.Random(seed).shuffle(order)
+    seqs = [tok.encode(train_texts[i], truncation=True, max_length=max_length) for i in order]
+    ys = [int(train_labels[i]) for i in order]
+    n_val = min(1000, len(seqs) // 10)
+    cal = (seqs[n_val : n_val + calibration], ys[n_val : n_val + calibration])
+    with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+        ckpt = Path(tmp) / "pruned"
+        report = prune(
+            checkpoint,
+            ckpt,
+            heads=heads,
+            ffn=ffn,
+            layers=layers,
+            calibration=cal,
+            train=(seqs[n_val:], ys[n_val:]),
+            val=(seqs[:n_val], ys[:n_val]),
+            recovery_steps=recovery_steps,
+            seed=seed,
+            log=log,
+        )
+        fp32, q8 = f"model.{name}.onnx", f"model.{name}-int8.onnx"
+        model = to_onnx(ckpt, root / fp32)
+        report["deduplication"] = deduplicate(root / fp32)
+        report["parity"] = parity(model, tok, root / fp32, [train_texts[i] for i in order[:24]], max_length)
+        if report["parity"]["max_abs_logit_diff"] > 1e-4:
+            raise RuntimeError(f"pruned export does not match PyTorch: {report['parity']}")
+        quantize_int8(root / fp32, root / q8)
+    shape = report["to"]
+    desc = f"{shape['heads']} heads, FFN {shape['ffn']}, {shape['layers']} layer passes; recovered {recovery_steps} steps"
+    bundle_writer.add_variant(manifest, root, name, fp32, description=f"pruned: {desc}")
+    bundle_writer.add_variant(
+        manifest, root, f"{name}-int8", q8, description=f"pruned + dynamic int8: {desc}"
+    )
+    manifest["extra"].setdefault("pruning", {})[name] = report
+    bundle_writer.save(root, manifest)
+    if eval_texts is not None and eval_labels is not None:
+        results = evaluate_variants(root, eval_texts, eval_labels, variants=["fp32", name, f"{name}-int8"])
+        for vname in (name, f"{name}-int8"):
+            results[vname].update(
+                dataset=eval_dataset,
+                machine=machine_description(),
+                measured_by=f"edgeclf evaluate {root} --variant {vname} --data <test csv>",
+            )
+            manifest["variants"][vname]["metrics"] = results[vname]
+        bundle_writer.save(root, manifest)
+    return manifest
