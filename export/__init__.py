@@ -8,7 +8,12 @@ framework produces one clear sentence instead of a traceback.
 from __future__ import annotations
 
 import importlib
+import os
 from types import ModuleType
+
+# transformers imports TensorFlow whenever it is installed (it is, for the Keras
+# export): seconds of start-up and ~1 GB of memory that ALBERT work never uses.
+os.environ.setdefault("USE_TF", "0")
 
 EXTRA_HINT = "pip install 'edgeclf[export]'  (install torch first: pip install torch==2.13.0)"
 
