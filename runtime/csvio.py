@@ -10,6 +10,13 @@ Bytes are decoded with ``surrogateescape``, so invalid UTF-8 never aborts a
 file: the offending row is reported (and its id written back byte for byte)
 while the rows around it are classified. A UTF-8 BOM is stripped.
 Blank lines are not rows (as in pandas), and are counted in the summary.
+
+Quoting is parsed leniently (as the csv module does by default), with one
+exception that protects the promise: a quote that is never closed swallows
+every following line into one field. A record whose quoted field is still
+open at the end of the file, or a multi-line record whose quoting is
+malformed (the usual trace of an unbalanced quote that merged rows), becomes
+an error row naming the lines it spans, instead of a silently merged text.
 """
 
 from __future__ import annotations
@@ -22,7 +29,7 @@ import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -30,6 +37,11 @@ from typing import IO, Any
 #: One CSV field may hold this many characters (a whole unterminated-quote
 #: file must not become one field that eats all memory).
 DEFAULT_MAX_FIELD_CHARS = 64 * 1024 * 1024
+
+#: Distinct ids remembered to count duplicates for the summary. Bounded so that
+#: memory stays flat for any number of rows (1M ids would take ~100 MB): past
+#: this many, ids are still checked against the remembered ones, not added.
+DUPLICATE_ID_WINDOW = 100_000
 
 
 class InputFileError(ValueError):
@@ -43,6 +55,7 @@ class Row:
     id: str
     text: str | None
     error: str | None = None
+    first_line: int = 0  # physical line where the row starts (quoted newlines make rows span lines)
 
 
 @dataclass
@@ -50,6 +63,8 @@ class ReadStats:
     rows: int = 0
     blank_lines: int = 0
     duplicate_ids: int = 0
+    #: more than DUPLICATE_ID_WINDOW distinct ids: duplicates_ids counts repeats of the first ones only
+    duplicate_window_full: bool = False
 
 
 def open_text(path: str | os.PathLike[str] | None, encoding: str = "utf-8") -> IO[str]:
@@ -77,6 +92,45 @@ def _has_bad_bytes(s: str) -> bool:
     return not s.isascii() and _BAD_BYTES.search(s) is not None
 
 
+def _tap(fh: Iterable[str], record: list[str]) -> Iterator[str]:
+    """Feed ``fh``'s lines to csv.reader, keeping the raw lines of the current record.
+
+    The raw lines let a record that the lenient parser accepted be re-checked
+    strictly (see :func:`_quoting_problem`); csv.reader never reads ahead, so
+    the lines pulled between two records are exactly the second one's.
+    Python 3.10's csv refuses NUL ("line contains NUL", fatal for the whole
+    file); there NUL becomes U+FFFD so the row is classified as on 3.11+.
+    """
+    fix_nul = sys.version_info < (3, 11)
+    for line in fh:
+        if fix_nul and "\x00" in line:
+            line = line.replace("\x00", "\ufffd")
+        record.append(line)
+        yield line
+
+
+def _quoting_problem(lines: list[str], delimiter: str) -> str | None:
+    """Why a record's quoting cannot be trusted, or None.
+
+    The lenient parser accepts a quote left open up to the end of the file
+    (the field then holds every following line) and, after a quote closes,
+    any text before the next delimiter. Re-parsing the record strictly tells
+    the two apart from a well-formed record. Only multi-line records (and the
+    last one) are checked: a merge always spans lines, and a sloppy quote on a
+    single line (``"Great" movie``) stays classified as before.
+    """
+    try:
+        for _ in csv.reader(lines, delimiter=delimiter, strict=True):
+            pass
+    except csv.Error as exc:
+        message = str(exc)
+        if "end of data" in message:
+            return "unterminated"
+        if len(lines) > 1 and "field limit" not in message:
+            return message
+    return None
+
+
 def read_rows(
     fh: IO[str],
     *,
@@ -95,14 +149,15 @@ def read_rows(
     """
     stats = stats if stats is not None else ReadStats()
     csv.field_size_limit(max_field_chars)
-    reader = csv.reader(fh, delimiter=delimiter)
+    record: list[str] = []  # raw lines of the record being parsed
+    reader = csv.reader(_tap(fh, record), delimiter=delimiter)
     try:
         header = next(reader, None)
         while header == []:
             stats.blank_lines += 1
             header = next(reader, None)
     except csv.Error as exc:
-        raise InputFileError(f"{name}: cannot parse the header: {exc}") from None
+        raise InputFileError(f"{name}: cannot parse the header: {_csv_error(exc, max_field_chars)}") from None
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{name}: cannot decode: {exc}") from None
     if header is None:
@@ -125,6 +180,8 @@ def read_rows(
     width = len(header)
     seen: set[str] = set()
     number = 0
+    last_line = reader.line_num
+    record.clear()
     while True:
         try:
             fields = next(reader)
@@ -132,8 +189,18 @@ def read_rows(
             return
         except csv.Error as exc:
             raise InputFileError(
-                f"{name}: line {reader.line_num}: unreadable CSV after data row {number}: {exc}"
+                f"{name}: line {reader.line_num}: unreadable CSV after data row {number}: "
+                f"{_csv_error(exc, max_field_chars)}"
             ) from None
+        first_line, last_line = last_line + 1, reader.line_num
+        problem = None
+        if record and (
+            len(record) > 1
+            or not record[-1].endswith(("\n", "\r"))  # the last line of the file
+            or (fields and fields[-1].endswith(("\n", "\r")))  # a quote still open at the end of the file
+        ):
+            problem = _quoting_problem(record, delimiter)
+        record.clear()
         if not fields:
             stats.blank_lines += 1
             continue
@@ -143,24 +210,49 @@ def read_rows(
         if id_idx is not None:
             if rid in seen:
                 stats.duplicate_ids += 1
-            else:
+            elif len(seen) < DUPLICATE_ID_WINDOW:
                 seen.add(rid)
-        row = Row(number=number, line=reader.line_num, id=rid, text=None)
-        if len(fields) != width:
-            row.error = f"row {number} (line {reader.line_num}) has {len(fields)} fields, header has {width}"
-            if text_idx < len(fields) and len(fields) < width:
+            else:
+                stats.duplicate_window_full = True
+        row = Row(number=number, line=last_line, id=rid, text=None, first_line=first_line)
+        where = f"line {last_line}" if first_line == last_line else f"lines {first_line}-{last_line}"
+        if problem == "unterminated":
+            span = last_line - first_line + 1
+            swallowed = f", so {span} lines ({where}) were read as one row" if span > 1 else ""
+            row.error = (
+                f"row {number} ({where}): unterminated quote: a quoted field is still open at the end "
+                f'of the file{swallowed}; close the quote (write a quote inside a quoted field as "")'
+            )
+        elif problem is not None:
+            row.error = (
+                f"row {number} ({where}): malformed quoting ({problem}) in a row spanning {where}: "
+                "an unbalanced quote may have merged several rows into this one"
+            )
+        elif len(fields) != width:
+            row.error = f"row {number} ({where}) has {len(fields)} fields, header has {width}"
+            if len(fields) < width:
                 row.error += " (missing columns)"
-            elif len(fields) > width:
+            else:
                 row.error += " (extra columns: an unquoted delimiter in the text?)"
         else:
             text = fields[text_idx]
             if _has_bad_bytes(text):
-                row.error = f"row {number} (line {reader.line_num}): invalid bytes for the input encoding in {text_column!r}"
+                row.error = f"row {number} ({where}): invalid bytes for the input encoding in {text_column!r}"
             elif not text.strip():
-                row.error = f"row {number} (line {reader.line_num}): empty text"
+                row.error = f"row {number} ({where}): empty text"
             else:
                 row.text = text
         yield row
+
+
+def _csv_error(exc: csv.Error, max_field_chars: int) -> str:
+    """The csv module's message, explaining the field limit (an open quote is the usual cause)."""
+    if "field limit" in str(exc):
+        return (
+            f"a field is longer than {max_field_chars:,} characters "
+            "(an unterminated quote that swallowed the rest of the file?)"
+        )
+    return str(exc)
 
 
 # --------------------------------------------------------------------- output
@@ -172,7 +264,10 @@ class AtomicOutput:
     Written to a hidden temporary file in the same directory, fsync'ed and
     renamed over the target on success, so a crash or SIGKILL at any point
     leaves either no file or the previous one, never a partial one. ``-`` or
-    ``None`` writes to stdout (streamed; atomicity is the reader's concern).
+    ``None`` writes to stdout (streamed; atomicity is the reader's concern),
+    and so does an existing target that is not a regular file (a FIFO,
+    ``/dev/null``, ``/dev/stdout``): renaming over it would replace the pipe
+    or device itself (as root, ``-o /dev/null`` would turn it into a file).
     """
 
     def __init__(
@@ -185,6 +280,13 @@ class AtomicOutput:
                     raise InputFileError(f"refusing to overwrite the input file {other} with the output")
             if self.path.is_dir():
                 raise InputFileError(f"{self.path}: is a directory")
+        self.special = self.path is not None and (
+            (self.path.exists() and not self.path.is_file())
+            # /dev/stdout, /dev/fd/1, /proc/self/fd/1 lead to a regular file when stdout is redirected
+            # to one; renaming over them would replace the link (/dev/shm/x.csv stays atomic)
+            or os.fspath(self.path.absolute().parent) in ("/dev", "/dev/fd")
+            or os.fspath(self.path.absolute()).startswith("/proc/")
+        )
         self._tmp: str | None = None
         self.fh: IO[str] | None = None
 
@@ -194,10 +296,21 @@ class AtomicOutput:
                 sys.stdout.buffer, encoding="utf-8", errors="surrogateescape", newline="", write_through=False
             )
             return self.fh
+        if self.special:
+            try:
+                self.fh = open(self.path, "w", encoding="utf-8", errors="surrogateescape", newline="")
+            except OSError as exc:
+                raise InputFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
+            return self.fh
         directory = self.path.parent if str(self.path.parent) else Path(".")
         if not directory.is_dir():
             raise InputFileError(f"{self.path}: output directory {directory} does not exist")
-        fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
+        except OSError as exc:  # e.g. a read-only directory: a usage error (exit 2), not a traceback
+            raise InputFileError(
+                f"{self.path}: cannot create a temporary file in {directory}: {exc.strerror or exc}"
+            ) from None
         self.fh = open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
         return self.fh
 
@@ -207,6 +320,10 @@ class AtomicOutput:
             with contextlib.suppress(BrokenPipeError):
                 self.fh.flush()
             self.fh.detach()
+            return
+        if self.special:
+            with contextlib.suppress(BrokenPipeError):
+                self.fh.close()
             return
         try:
             if exc_type is None:
