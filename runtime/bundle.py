@@ -17,6 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
@@ -109,6 +110,14 @@ class Bundle:
         """
         path = _safe_path(self.root, ref.path)
         try:
+            st = path.stat()
+            if not stat.S_ISREG(st.st_mode):
+                raise BundleError(f"{self.manifest.name}: {ref.path!r} is not a regular file")
+            if st.st_size != ref.size:  # checked before reading: a huge or growing file is never loaded
+                raise BundleError(
+                    f"{self.manifest.name}: {ref.path!r} is {st.st_size} bytes, manifest says {ref.size} "
+                    "(truncated or replaced file)"
+                )
             data = path.read_bytes()
         except FileNotFoundError:
             raise BundleError(f"{self.manifest.name}: missing file {ref.path!r} in {self.root}") from None
@@ -193,6 +202,8 @@ def read_manifest(root: Path) -> Manifest:
         data = json.loads(raw.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError(f"{path}: malformed manifest: {exc}") from None
+    except RecursionError:
+        raise BundleError(f"{path}: malformed manifest: nested too deeply") from None
     try:
         return parse_manifest(data, root)
     except BundleError as exc:

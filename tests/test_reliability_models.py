@@ -94,3 +94,16 @@ def test_the_source_scan_finds_what_it_looks_for(tmp_path: Path) -> None:
     assert found == sorted(
         ["pickle", "http", "urllib.request", "socket", "allow_pickle=", "eval()", "exec()"]
     )
+
+
+def test_a_fifo_in_place_of_a_model_is_refused_without_hanging(bundle_copy):
+    import os
+
+    import edgeclf
+    from edgeclf.bundle import BundleError
+
+    target = bundle_copy / "model.int8.onnx"
+    target.unlink()
+    os.mkfifo(target)
+    with pytest.raises(BundleError, match="not a regular file"):
+        edgeclf.load(bundle_copy)
