@@ -83,3 +83,14 @@ def test_fast_path_on_all_imdb_test_reviews(tok, shared):
 
     texts, _ = load_imdb("test", shared / "imdb")
     assert all(tok.encode(t) == tok.encode_reference(t) for t in texts)
+
+
+def test_long_texts_are_tokenized_from_their_tail_exactly(tok):
+    import random
+
+    rng = random.Random(0)
+    vocab = ["good", "bad", "film", "x" * 70_000, "plot", "don't", "\xa0", "!!", "é"]
+    for _ in range(30):
+        text = " ".join(rng.choice(vocab) for _ in range(rng.choice([10, 300, 20_000])))
+        assert tok.encode(text) == tok.encode_reference(text)
+    assert tok.encode("y" * 100_000 + " good") == tok.encode_reference("y" * 100_000 + " good")

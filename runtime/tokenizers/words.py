@@ -28,6 +28,8 @@ KERAS_FILTERS = '!"#$%&()*+,-./:;<=>?@[\\]^_`{|}~\t\n'
 #: (a literal: computing it scans all of Unicode, too slow for import time; a test checks it)
 UNICODE_SPACES = "\x85\xa0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000"
 _UNICODE_SPACE = re.compile(f"[{UNICODE_SPACES}]")
+#: characters looked at first for long texts (see KerasWordTokenizer.encode)
+_TAIL = 1 << 16
 
 
 class KerasWordTokenizer:
@@ -84,20 +86,36 @@ class KerasWordTokenizer:
         return text.lower().translate(self._table).split()
 
     def encode(self, text: str) -> list[int]:
-        """Same result as mapping :meth:`words` through the vocabulary, faster."""
+        """Same result as mapping :meth:`words` through the vocabulary, faster.
+
+        Only the end of a review survives 'pre' truncation, so a long text is
+        first tokenized from its last ``_TAIL`` characters; if those already
+        hold more than ``max_length`` words, the (possibly cut) first word is
+        not among the kept ones and the result is exact. A 10 MB text then
+        costs what a 64 KB one does.
+        """
+        n = self.max_length
+        words = None
+        if len(text) > _TAIL:
+            words = self._words_fast(text[-_TAIL:])
+            if len(words) <= n:  # the cut first word could be among the kept ones
+                words = None
+        if words is None:
+            words = self._words_fast(text)
+        if len(words) >= n:  # 'pre' truncation of [start] + ids drops the start token too
+            return list(map(self._bindex.get, words[-n:], repeat(self.oov_id)))
+        ids = [self.start_id]
+        ids.extend(map(self._bindex.get, words, repeat(self.oov_id)))
+        return ids
+
+    def _words_fast(self, text: str) -> list[bytes]:
         low = text.lower()
         if not low.isascii():
             # str.split() also splits on non-ASCII whitespace; bytes.split() does not
             low = _UNICODE_SPACE.sub(" ", low)
             if self._other_filters is not None:
                 low = self._other_filters.sub(" ", low)
-        words = low.encode("utf-8", "surrogatepass").translate(self._btable).split()
-        n = self.max_length
-        if len(words) >= n:  # 'pre' truncation of [start] + ids drops the start token too
-            return list(map(self._bindex.get, words[-n:], repeat(self.oov_id)))
-        ids = [self.start_id]
-        ids.extend(map(self._bindex.get, words, repeat(self.oov_id)))
-        return ids
+        return low.encode("utf-8", "surrogatepass").translate(self._btable).split()
 
     def encode_reference(self, text: str) -> list[int]:
         """The plain definition, kept for tests that check :meth:`encode` against it."""
