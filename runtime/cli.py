@@ -185,6 +185,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # numpy's OpenBLAS starts one thread per core at import (~50 ms here); the
+    # runtime never hands numpy a matrix product (onnxruntime has its own pool)
+    os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
     if argv and argv[0] in ("export", "quantize", "evaluate", "prune"):
