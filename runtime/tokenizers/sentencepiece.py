@@ -1,0 +1,799 @@
+"""ALBERT's SentencePiece unigram tokenizer in pure Python (stdlib only).
+
+Goal: the ids of ``transformers.AlbertTokenizer`` (the *slow*, sentencepiece-
+backed one, 4.57) for every text, i.e. what
+``AlbertTokenizer.encode(text, truncation=True, max_length=max_length)``
+returns, without the ``sentencepiece`` or ``transformers`` packages at
+inference. The steps, in the reference's order:
+
+1. ``PreTrainedTokenizer.tokenize``: lowercase everything except the special
+   tokens (per character, so a final ``Σ`` becomes ``σ``, not ``ς``), split
+   the added tokens (``[CLS]``, ``[SEP]``, ``<unk>``, ``<pad>``, ``[MASK]``)
+   out of the text with transformers' longest-match trie, and strip the
+   whitespace beside tokens flagged ``lstrip``/``rstrip`` (ALBERT's
+   ``[MASK]`` is ``lstrip=True``: ``"a [MASK]"`` == ``"a[MASK]"``). Each
+   remaining piece of text is tokenized on its own (own dummy prefix).
+2. ``AlbertTokenizer.preprocess_text``: fold whitespace (``split``/``join``),
+   ````` and ``''`` -> ``"``, NFKD + drop combining marks (unless
+   ``keep_accents``), lowercase.
+3. SentencePiece normalization: the model's precompiled ``nmt_nfkc`` charsmap
+   (longest match; about 5,000 one-character rules kept as a dict, the
+   ~220,000 multi-character rules, e.g. Hangul jamo composition, looked up in
+   the original double-array trie, read lazily, only where the next
+   character can continue such a rule), then drop leading / repeated spaces,
+   add the dummy-prefix space, spaces -> ``▁``, drop trailing ``▁``.
+4. Viterbi over the unigram piece scores, as sentencepiece's
+   ``EncodeOptimized`` does it: candidates in (start, length) order, a
+   candidate replaces the incumbent only if strictly better, an unknown node
+   (score = min normal score - 10) for each character that starts no
+   one-character piece, consecutive unknown nodes merged into one ``<unk>``.
+   Control symbols are not in the piece trie, so plain text never yields
+   ``[CLS]``.
+5. ``AlbertTokenizer._tokenize``: a piece ending in digit + comma (``▁9,``)
+   is re-encoded without the comma (``9,9`` -> ``▁9 , 9``).
+6. ``[CLS] ids[: max_length - 2] [SEP]``.
+
+Speed: step 4 dominates and is done once per distinct word. A boundary
+falls before every ``▁`` (no piece has ``▁`` inside, and ``▁`` is a piece),
+and, when the vocabulary allows it, at every letter / non-letter change, so
+words and their chunks are segmented once and kept in two-generation dict
+caches (reads and single assignments only: safe to share between threads
+under the GIL). Encoding stops once ``max_length - 2`` ids exist.
+
+Exactness subtlety, found by testing: sentencepiece adds path scores in
+float32 *along the whole text*, so a word whose two best segmentations tie
+(``e`` + ``ee`` vs ``ee`` + ``e``) or nearly tie is split according to
+float32 rounding at the running total, i.e. differently late in a long
+review than at its start (a float64 per-word Viterbi gets 11 of the 25,000
+IMDB test reviews wrong). Each cached word carries the smallest score gap of
+its Viterbi decisions; where float32 rounding at the current running total
+could exceed it, the rest of the text is decided with the exact float32
+running score (cached results are still used where they are safe).
+
+Deliberate differences from the reference: lone surrogates (``"\\ud800"``),
+which sentencepiece cannot receive, are read as U+FFFD (nmt_nfkc makes that
+a space); ``max_length`` must be >= 2 (at 2 ``AlbertTokenizer`` logs an
+error and does not truncate).
+
+Slow ``AlbertTokenizer`` vs ``AlbertTokenizerFast`` (transformers 4.57.6,
+measured on tests/data/albert/spiece.model; we follow the slow one, which
+the models were trained with):
+
+- IMDB test reviews: 347 of 25,000 differ untruncated (303 at max_length
+  512), 331 of them because of U+0085 (NEL), Python whitespace for slow's
+  ``str.split`` but ``<unk>`` for fast.
+- Whitespace at the ends: the same at the start; fast keeps a ``▁`` piece
+  for trailing whitespace (``"hello "`` -> ``▁hello ▁``), slow strips it.
+- ````` / ``''`` quotes: the same (both ``"``).
+- Control characters: the same for ``\\x00`` (``<unk>``), ``\\x01``,
+  ``\\x7f``, ``\\u200b``; ``\\x1c``-``\\x1f`` and ``\\x85`` separate words
+  only in slow.
+- Special tokens in text: ``[MASK]`` (lstrip) the same; before other
+  specials fast keeps a ``▁`` piece (``a [CLS] b`` -> ``▁a ▁ [CLS] ▁b``);
+  ``<UNK>`` is the ``<unk>`` token in slow (lowercased first) but
+  ``▁`` + ``<unk>`` in fast.
+
+docs/tokenizers.md has the table and the measured speed.
+"""
+
+from __future__ import annotations
+
+import binascii
+import json
+import math
+import re
+import struct
+import sys
+import unicodedata
+from array import array
+from collections.abc import Iterable, Mapping, Sequence
+from typing import Any
+
+__all__ = ["SentencePieceTokenizer"]
+
+SPACE = "▁"  # U+2581, sentencepiece's escaped space
+
+# ModelProto.SentencePiece.Type
+NORMAL, UNKNOWN, CONTROL, USER_DEFINED, UNUSED, BYTE = 1, 2, 3, 4, 5, 6
+
+#: cache entry: (ids, total score, safe bound on |running total|, node scores or None
+#: when they are just the scores of ``ids``); see SentencePieceTokenizer._chunk_entry
+_Entry = tuple[tuple[int, ...], float, float, "tuple[float, ...] | None"]
+
+_F32 = struct.Struct("<f")
+_SURROGATES = re.compile("[\ud800-\udfff]")
+# Safety factor on the float32 rounding bound (see _chunk_entry): 2**22, not the
+# exact 2**23, so the float64 estimate of the running total never matters.
+_SAFE = float(1 << 22)
+
+
+def _f32(x: float) -> float:
+    """Round a float to float32 (sentencepiece's score arithmetic)."""
+    return _F32.unpack(_F32.pack(x))[0]
+
+
+class _Charsmap:
+    """Longest-match lookup in sentencepiece's precompiled charsmap blob.
+
+    The blob is ``uint32 trie_size`` + a Darts-clone double array (uint32
+    units) + NUL-terminated replacement strings. Only consulted for
+    multi-character rules; traversal is byte-wise, exactly as the C++ does.
+    """
+
+    def __init__(self, blob: bytes) -> None:
+        (size,) = struct.unpack_from("<I", blob, 0)
+        if size % 4 or 4 + size > len(blob):
+            raise ValueError("corrupt precompiled charsmap")
+        self._units = struct.unpack_from(f"<{size // 4}I", blob, 4)
+        self._pool = blob[4 + size :]
+
+    def match(self, key: bytes) -> tuple[int, str]:
+        """(bytes matched, replacement) of the longest rule prefixing ``key``."""
+        units = self._units
+        n = len(units)
+        u = units[0]
+        pos = (u >> 10) << ((u & 0x200) >> 6)
+        best, value = 0, 0
+        for k, b in enumerate(key):
+            pos ^= b
+            if pos >= n:
+                break
+            u = units[pos]
+            if (u & 0x800000FF) != b:
+                break
+            pos ^= (u >> 10) << ((u & 0x200) >> 6)
+            if (u >> 8) & 1:
+                if pos >= n:
+                    break
+                best, value = k + 1, units[pos] & 0x7FFFFFFF
+        if not best:
+            return 0, ""
+        end = self._pool.find(b"\0", value)
+        return best, self._pool[value : end if end >= 0 else len(self._pool)].decode("utf-8", "replace")
+
+
+class SentencePieceTokenizer:
+    """ALBERT-style SentencePiece unigram tokenizer (see the module docstring)."""
+
+    kind = "sentencepiece-unigram"
+
+    def __init__(
+        self,
+        pieces: Sequence[str],
+        scores: Sequence[float],
+        types: Sequence[int],
+        *,
+        max_length: int = 512,
+        cls_id: int = 2,
+        sep_id: int = 3,
+        pad_id: int = 0,
+        unk_id: int = 1,
+        added_tokens: Sequence[Mapping[str, Any]] = (),
+        lowercase_protect: Sequence[str] | None = None,
+        do_lower_case: bool = True,
+        remove_space: bool = True,
+        keep_accents: bool = False,
+        add_dummy_prefix: bool = True,
+        remove_extra_whitespaces: bool = True,
+        single_map: Mapping[str, str] | None = None,
+        multi_second: str = "",
+        charsmap: bytes | None = None,
+        prefixes: Sequence[str] | None = None,
+        cache_size: int = 1 << 15,
+    ) -> None:
+        if max_length < 2:
+            raise ValueError("max_length must be >= 2 ([CLS] and [SEP])")
+        if not len(pieces) == len(scores) == len(types):
+            raise ValueError("pieces, scores and types differ in length")
+        if USER_DEFINED in types or BYTE in types:
+            raise ValueError("user-defined and byte-fallback pieces are not supported")
+        self.max_length = max_length
+        self.cls_id, self.sep_id, self.pad_id, self.unk_id = cls_id, sep_id, pad_id, unk_id
+        self.vocab_size = len(pieces)
+        self.do_lower_case, self.remove_space, self.keep_accents = do_lower_case, remove_space, keep_accents
+        self.add_dummy_prefix = add_dummy_prefix
+        self.remove_extra_whitespaces = remove_extra_whitespaces
+        self.cache_size = cache_size
+
+        # Viterbi candidates: NORMAL pieces only (UNUSED are skipped, CONTROL and
+        # UNKNOWN are not in sentencepiece's trie at all).
+        if len(set(pieces)) != len(pieces):
+            raise ValueError("duplicate pieces")
+        normal = {
+            p: (i, float(s))
+            for i, (p, s, t) in enumerate(zip(pieces, scores, types, strict=True))
+            if t == NORMAL
+        }
+        if not normal:
+            raise ValueError("no normal pieces")
+        self._normal = normal
+        self._score_of = [float(s) for s in scores]
+        self._maxlen = max(map(len, normal))
+        self._unk_score = _f32(min([s for _, s in normal.values()]) - 10.0)
+        self._unk_node = (unk_id, self._unk_score)
+        self._table: dict[str, Any] | None = None  # built on the first cache miss
+        self._prefixes = prefixes  # proper prefixes of normal pieces, precomputed by the converter
+        # One string of all normal pieces for C-speed checks of the whole vocabulary.
+        joined = "\n".join(normal)
+        self._joined = joined if joined.count("\n") == len(normal) - 1 else None
+        # PieceToId overlaid with the added tokens (convert_tokens_to_ids).
+        token_to_id = dict(zip(pieces, range(len(pieces)), strict=True))
+        self._added = {str(t["content"]): dict(t) for t in added_tokens if t.get("content")}
+        for content, t in self._added.items():
+            token_to_id[content] = int(t["id"])
+        self._token_to_id = token_to_id
+        protect = (
+            lowercase_protect
+            if lowercase_protect is not None
+            else [c for c, t in self._added.items() if t.get("special", True)]
+        )
+        self._protect = [p for p in protect if p]
+        # transformers: re.sub(r"(tok1|tok2|...)|(.+?)", lower the 2nd group); splitting
+        # on the same alternation finds the same tokens, and lowercases the rest in runs
+        self._protect_re = (
+            re.compile("(" + "|".join(map(re.escape, self._protect)) + ")") if self._protect else None
+        )
+        self._trie: dict[str, Any] = {}
+        for content in self._added:
+            node = self._trie
+            for ch in content:
+                node = node.setdefault(ch, {})
+            node[""] = 1
+
+        # Per-word caching needs a forced boundary before every ▁: "▁" must be a
+        # piece of its own (so no unknown run crosses it) and no piece may hold ▁
+        # after its first character.
+        if self._joined is not None:
+            inner = joined.count(SPACE) - joined.count("\n" + SPACE) - joined.startswith(SPACE)
+        else:
+            inner = sum(SPACE in p[1:] for p in normal)
+        self._word_split = SPACE in normal and inner == 0
+        # word and chunk caches, two generations each (see _word_miss)
+        self._cache: dict[str, _Entry] = {}
+        self._cache_old: dict[str, _Entry] = {}
+        self._chunks: dict[str, _Entry] = {}
+        self._chunks_old: dict[str, _Entry] = {}
+        self._chunk_re: re.Pattern[str] | bool | None = False  # False: not decided yet, see _chunking
+
+        self._single = dict(single_map or {})
+        self._single_table = {ord(k): v for k, v in self._single.items()}
+        self._second = frozenset(multi_second)
+        self._second_re = (
+            re.compile("[" + re.escape("".join(sorted(self._second))) + "]") if self._second else None
+        )
+        self._charsmap = _Charsmap(charsmap) if charsmap and self._second else None
+        # Printable ASCII untouched by the charsmap -> skip it for such text.
+        printable = [chr(c) for c in range(0x20, 0x7F)]
+        self._ascii_identity = all(self._single.get(c, c) == c for c in printable) and not any(
+            c.isascii() for c in self._second
+        )
+
+    # ------------------------------------------------------------------ loading
+
+    @classmethod
+    def from_files(
+        cls, files: Mapping[str, bytes], config: Mapping[str, Any], max_length: int
+    ) -> SentencePieceTokenizer:
+        """Build from bundle files: ``pieces`` (JSON, see edgeclf.export.spm_convert)
+        and ``charsmap`` (the raw precompiled charsmap, absent for identity normalization)."""
+        model = json.loads(files["pieces"].decode("utf-8"))
+        norm = model.get("normalizer", {})
+        if norm.get("escape_whitespaces", True) is not True or norm.get("treat_whitespace_as_suffix"):
+            raise ValueError("only escape_whitespaces=true, treat_whitespace_as_suffix=false is supported")
+        if "scores_f32le" in model:
+            scores = array("f", binascii.a2b_base64(model["scores_f32le"]))
+            if sys.byteorder != "little":
+                scores.byteswap()
+        else:
+            scores = model["scores"]
+        return cls(
+            model["pieces"],
+            scores,
+            model["types"],
+            max_length=max_length,
+            cls_id=int(config.get("cls_id", 2)),
+            sep_id=int(config.get("sep_id", 3)),
+            pad_id=int(config.get("pad_id", 0)),
+            unk_id=int(config.get("unk_id", model.get("unk_id", 1))),
+            added_tokens=config.get("added_tokens", ()),
+            lowercase_protect=config.get("lowercase_protect"),
+            do_lower_case=bool(config.get("do_lower_case", True)),
+            remove_space=bool(config.get("remove_space", True)),
+            keep_accents=bool(config.get("keep_accents", False)),
+            add_dummy_prefix=bool(norm.get("add_dummy_prefix", True)),
+            remove_extra_whitespaces=bool(norm.get("remove_extra_whitespaces", True)),
+            single_map=norm.get("single", {}),
+            multi_second=norm.get("multi_second", ""),
+            charsmap=files.get("charsmap"),
+            prefixes=model.get("prefixes"),
+        )
+
+    # --------------------------------------------------------------- public API
+
+    def encode(self, text: str) -> list[int]:
+        """``[CLS] ids [SEP]`` truncated to ``max_length`` (AlbertTokenizer.encode)."""
+        limit = self.max_length - 2
+        ids = self._ids(text, limit)
+        del ids[limit:]
+        ids.insert(0, self.cls_id)
+        ids.append(self.sep_id)
+        return ids
+
+    def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
+        return [self.encode(t) for t in texts]
+
+    def tokenize_ids(self, text: str) -> list[int]:
+        """Ids without [CLS]/[SEP] and without truncation (tests, debugging)."""
+        return self._ids(text, -1)
+
+    def _ids(self, text: str, limit: int) -> list[int]:
+        """Ids of ``text``, stopping once at least ``limit`` exist (``limit < 0``: never)."""
+        ids: list[int] = []
+        if not text.isascii() and _SURROGATES.search(text):
+            text = _SURROGATES.sub("\ufffd", text)
+        for segment, token_id in self._segments(text):
+            if token_id is not None:
+                ids.append(token_id)
+            else:
+                self._tokenize_into(segment, ids, limit)
+            if 0 <= limit <= len(ids):
+                break
+        return ids
+
+    # ----------------------------------------------- step 1: added/special tokens
+
+    def _lower(self, text: str) -> str:
+        # transformers lowercases character by character (regex ``.+?``), which
+        # differs from str.lower() only for the context-dependent final sigma.
+        return text.lower() if "Σ" not in text else "".join(map(str.lower, text))
+
+    def _segments(self, text: str) -> Iterable[tuple[str, int | None]]:
+        """(text, None) pieces to tokenize and ("", id) for added tokens, in order."""
+        if self.do_lower_case:
+            if self._protect_re is not None and any(p in text for p in self._protect):
+                parts = self._protect_re.split(text)  # odd indices: the protected tokens
+                text = "".join([p if i % 2 else self._lower(p) for i, p in enumerate(parts)])
+            else:
+                text = self._lower(text)
+        # After lowercasing: "<UNK>" becomes the added token "<unk>", as in transformers.
+        if not any(c in text for c in self._added):
+            yield text, None
+            return
+        tokens = self._trie_split(text)
+        added = self._added
+        for i, tok in enumerate(tokens):
+            t = added.get(tok)
+            if t is None:
+                continue
+            left = tokens[i - 1] if i > 0 else None
+            right = tokens[i + 1] if i < len(tokens) - 1 else None
+            if t.get("rstrip") and right:
+                tokens[i + 1] = right.lstrip()
+            if t.get("lstrip") and left:
+                tokens[i - 1] = left.rstrip()
+            if t.get("single_word") and left and left[-1] != " ":
+                tokens[i - 1] += tok
+                tokens[i] = ""
+            elif t.get("single_word") and right and right[0] != " ":
+                tokens[i + 1] = tok + tokens[i + 1]
+                tokens[i] = ""
+        for tok in tokens:
+            if not tok:
+                continue
+            t = added.get(tok)
+            if t is not None:
+                yield "", int(t["id"])
+            else:
+                yield tok, None
+
+    def _trie_split(self, text: str) -> list[str]:
+        """transformers.tokenization_utils.Trie.split, same algorithm (Apache-2.0)."""
+        trie = self._trie
+        states: dict[int, dict[str, Any]] = {}
+        offsets = [0]
+        skip = 0
+        n = len(text)
+        for current, current_char in enumerate(text):
+            if skip and current < skip:
+                continue
+            to_remove = set()
+            reset = False
+            for start, pointer in states.items():
+                if "" in pointer:
+                    for lookstart, looktrie_pointer in states.items():
+                        if lookstart > start:
+                            break
+                        elif lookstart < start:
+                            lookahead_index = current + 1
+                            end = current + 1
+                        else:
+                            lookahead_index = current
+                            end = current
+                        next_char = text[lookahead_index] if lookahead_index < n else None
+                        if "" in looktrie_pointer:
+                            start = lookstart
+                            end = lookahead_index
+                            skip = lookahead_index
+                        while next_char in looktrie_pointer:
+                            looktrie_pointer = looktrie_pointer[next_char]
+                            lookahead_index += 1
+                            if "" in looktrie_pointer:
+                                start = lookstart
+                                end = lookahead_index
+                                skip = lookahead_index
+                            if lookahead_index == n:
+                                break
+                            next_char = text[lookahead_index]
+                    offsets.append(start)
+                    offsets.append(end)
+                    reset = True
+                    break
+                elif current_char in pointer:
+                    states[start] = pointer[current_char]
+                else:
+                    to_remove.add(start)
+            if reset:
+                states = {}
+            else:
+                for start in to_remove:
+                    del states[start]
+            if current >= skip and current_char in trie:
+                states[current] = trie[current_char]
+        for start, pointer in states.items():
+            if "" in pointer:
+                offsets.append(start)
+                offsets.append(n)
+                break
+        offsets.append(n)
+        tokens = []
+        start = 0
+        for end in offsets:
+            if start >= end:
+                continue
+            tokens.append(text[start:end])
+            start = end
+        return tokens
+
+    # ------------------------------------------- steps 2-3: text normalization
+
+    def _preprocess(self, text: str) -> str:
+        """AlbertTokenizer.preprocess_text."""
+        if self.remove_space:
+            text = " ".join(text.split())
+        text = text.replace("``", '"').replace("''", '"')
+        if not self.keep_accents and not text.isascii():
+            text = unicodedata.normalize("NFKD", text)
+            if not text.isascii():
+                combining = unicodedata.combining
+                text = "".join([c for c in text if not combining(c)])
+        if self.do_lower_case:
+            text = text.lower()
+        return text
+
+    def _charmap_apply(self, text: str) -> str:
+        """The precompiled charsmap, longest match first (Normalizer::NormalizePrefix)."""
+        if self._ascii_identity and text.isascii() and text.isprintable():
+            return text
+        second_re = self._second_re
+        if second_re is None or self._charsmap is None or second_re.search(text, 1) is None:
+            return text.translate(self._single_table)
+        # A rule longer than one character needs text[i + 1] in `second`.
+        single, second, cmap = self._single, self._second, self._charsmap
+        out: list[str] = []
+        i, n = 0, len(text)
+        while i < n:
+            c = text[i]
+            if i + 1 < n and text[i + 1] in second:
+                head = text[i : i + 32].encode("utf-8")  # nmt_nfkc's longest rule: 4 characters
+                nbytes, rep = cmap.match(head)
+                if nbytes:
+                    out.append(rep)
+                    i += len(head[:nbytes].decode("utf-8", "replace"))
+                    continue
+            out.append(single.get(c, c))
+            i += 1
+        return "".join(out)
+
+    def _sp_normalize(self, text: str) -> str:
+        """SentencePiece Normalizer::Normalize with escaped spaces (▁)."""
+        if not text:
+            return ""
+        text = self._charmap_apply(text)
+        if self.remove_extra_whitespaces:
+            if "  " in text or text[:1] == " " or text[-1:] == " ":
+                text = " ".join([w for w in text.split(" ") if w])
+            if not text:  # (the dummy prefix would be stripped as trailing space)
+                return ""
+        if self.add_dummy_prefix:
+            text = " " + text
+        text = text.replace(" ", SPACE)
+        if self.remove_extra_whitespaces:
+            text = text.rstrip(SPACE)
+        return text
+
+    # ------------------------------------------------ steps 4-5: segmentation
+
+    def _tokenize_into(self, segment: str, ids: list[int], limit: int) -> None:
+        """AlbertTokenizer._tokenize(segment) as ids, appended to ``ids``.
+
+        Stops once ``limit`` ids exist (``limit < 0``: never).
+        """
+        s = self._sp_normalize(self._preprocess(segment))
+        if not s:
+            return
+        if not self._word_split:  # no forced boundaries: one lattice over the whole text
+            self._exact_words([s], 0, ids, limit)
+            return
+        words = s.split(SPACE)
+        if words[0]:  # no dummy prefix: the first word has no ▁ and is not cached
+            self._exact_words(words, 0, ids, limit)
+            return
+        get = self._cache.get
+        extend = ids.extend
+        total = 0.0  # float64 estimate of sentencepiece's float32 running score
+        for k, w in enumerate(words):
+            if not k:
+                continue
+            e = get(w)
+            if e is None:
+                e = self._word_miss(w)
+            if -total >= e[2]:
+                # A near-tie this deep into the text: carry the exact float32
+                # running score from here on.
+                self._exact_words(words, k, ids, limit)
+                return
+            extend(e[0])
+            total += e[1]
+            if 0 <= limit <= len(ids):
+                return
+
+    def _word_miss(self, w: str) -> _Entry:
+        """Two-generation cache: when the current dict is full it becomes the old
+        one and a new dict starts; entries found in the old one move over. So
+        frequent words survive a rotation (a cheap LRU approximation), memory
+        stays below 2 x cache_size entries, and every change is one assignment
+        (safe without a lock under the GIL)."""
+        e = self._cache_old.get(w) or self._word_entry(w)
+        if len(self._cache) >= self.cache_size:
+            self._cache_old, self._cache = self._cache, {}
+        self._cache[w] = e
+        return e
+
+    def _exact_words(self, words: list[str], k: int, ids: list[int], limit: int) -> None:
+        """Words ``k..`` of a normalized text with sentencepiece's exact float32
+        running score; words before ``k`` (already in ``ids``) only feed the score.
+
+        ``words`` is ``s.split("▁")``; a word with index > 0 gets its ▁ back.
+        Cached segmentations are reused where the score gap of their decisions is
+        safely above float32 rounding at the current running score.
+        """
+        buf = array("f", [0.0])
+        score = 0.0
+        get = self._cache.get
+        for idx, w in enumerate(words):
+            if idx == 0:
+                if w:  # whole text (no word split) or a first word without ▁ (no dummy prefix)
+                    nodes, score, _ = self._lattice(w, score, True)
+                    ids.extend(self._post(self._pieces(w, nodes)))
+                continue
+            e = get(w) or self._word_miss(w)
+            if idx < k:
+                for sc in self._node_scores(e):
+                    buf[0] = score + sc
+                    score = buf[0]
+                continue
+            if -score < e[2]:
+                ids.extend(e[0])
+                for sc in self._node_scores(e):
+                    buf[0] = score + sc
+                    score = buf[0]
+            else:
+                word = SPACE + w
+                nodes, score, _ = self._lattice(word, score, True)
+                ids.extend(self._post(self._pieces(word, nodes)))
+            if 0 <= limit <= len(ids):
+                break
+
+    def _ensure_table(self) -> dict[str, Any]:
+        """piece -> (id, score), other prefixes of pieces -> 0 (stop when absent)."""
+        table = self._table
+        if table is None:
+            prefixes = self._prefixes
+            if prefixes is None:  # 30 ms for 16k pieces; the converter stores them
+                prefixes = (p[:k] for p in self._normal for k in range(1, len(p)))
+            table = dict.fromkeys(prefixes, 0)
+            table.update(self._normal)
+            self._table = table
+        return table
+
+    def _lattice(
+        self, w: str, base: float, exact: bool
+    ) -> tuple[list[tuple[int, int, int, float]], float, float]:
+        """Best path through ``w`` starting from the running score ``base``.
+
+        Same visiting order and strict ``>`` as sentencepiece's EncodeOptimized,
+        so ties go the same way. Returns (nodes as (start, end, id, score),
+        final score, margin): ``margin`` is the smallest |candidate - incumbent|
+        over all comparisons, in float64 (``exact=False``; meaningless with
+        ``exact=True``, where every sum is rounded to float32 as in
+        sentencepiece, which is what makes that result exact at any ``base``).
+        A candidate for position i+1 is either the one-character piece at i or
+        the unknown node, and longer pieces from i end beyond i+1, so taking the
+        one-character case first does not change the order of comparisons at
+        any position.
+        """
+        get = self._ensure_table().get
+        unk = self._unk_node
+        n = len(w)
+        best = [-math.inf] * (n + 1)  # -inf: the first candidate always wins
+        best[0] = base
+        back = [0] * (n + 1)
+        node = [unk] * (n + 1)
+        margin = math.inf
+        buf = array("f", [0.0])
+        for i in range(n):
+            b = best[i]
+            e = get(w[i])
+            j = i + 1
+            s = e[1] if e else unk[1]
+            if exact:
+                buf[0] = s + b
+                c = buf[0]
+            else:
+                c = s + b
+            d = c - best[j]
+            if d > 0:
+                best[j], back[j], node[j] = c, i, e or unk
+            else:
+                d = -d
+            if d < margin:
+                margin = d
+            if e is None:
+                continue
+            j += 1
+            while j <= n:
+                e = get(w[i:j])
+                if e is None:
+                    break
+                if e:
+                    if exact:
+                        buf[0] = e[1] + b
+                        c = buf[0]
+                    else:
+                        c = e[1] + b
+                    d = c - best[j]
+                    if d > 0:
+                        best[j], back[j], node[j] = c, i, e
+                    else:
+                        d = -d
+                    if d < margin:
+                        margin = d
+                j += 1
+        nodes = []
+        j = n
+        while j > 0:
+            i = back[j]
+            pid, score = node[j]
+            nodes.append((i, j, pid, score))
+            j = i
+        nodes.reverse()
+        return nodes, best[n], margin
+
+    def _pieces(self, w: str, nodes: list[tuple[int, int, int, float]]) -> list[str]:
+        """Piece strings with runs of unknown nodes merged (PopulateSentencePieceText)."""
+        unk_id = self.unk_id
+        out: list[str] = []
+        prev_unk = False
+        for i, j, pid, _ in nodes:
+            is_unk = pid == unk_id
+            if is_unk and prev_unk:
+                out[-1] += w[i:j]
+            else:
+                out.append(w[i:j])
+            prev_unk = is_unk
+        return out
+
+    def _post(self, pieces: list[str]) -> list[int]:
+        """AlbertTokenizer._tokenize's digit-comma rule, then convert_tokens_to_ids."""
+        t2i, unk = self._token_to_id, self.unk_id
+        out: list[int] = []
+        for piece in pieces:
+            if len(piece) > 1 and piece[-1] == "," and piece[-2].isdigit():
+                cur = self._sp_encode_pieces(piece[:-1].replace(SPACE, ""))
+                if cur and piece[0] != SPACE and cur[0][0] == SPACE:
+                    if len(cur[0]) == 1:
+                        cur = cur[1:]
+                    else:
+                        cur[0] = cur[0][1:]
+                cur.append(piece[-1])
+                out.extend(t2i.get(p, unk) for p in cur)
+            else:
+                out.append(t2i.get(piece, unk))
+        return out
+
+    def _sp_encode_pieces(self, text: str) -> list[str]:
+        """sentencepiece EncodeAsPieces(text): normalize + exact Viterbi, no ALBERT steps."""
+        s = self._sp_normalize(text)
+        if not s:
+            return []
+        nodes, _, _ = self._lattice(s, 0.0, True)
+        return self._pieces(s, nodes)
+
+    def _word_entry(self, w: str) -> _Entry:
+        """Cache entry for ``▁w``: (ids, total score, safe bound, node scores).
+
+        Built from the word's letter / non-letter chunks when the vocabulary
+        allows it (see _chunking): IMDB's ``film.<br`` and ``/>the`` then
+        reuse ``▁film``, ``.<``, ``br``, ``/>`` and ``the``. A chunk at offset
+        ``r`` (score of the chunks before it) is safe while |running total| +
+        |r| stays below its own bound.
+        """
+        word = SPACE + w
+        chunk_re = self._chunk_re if self._chunk_re is not False else self._chunking()
+        chunks = chunk_re.findall(word) if chunk_re is not None else None
+        if not chunks or len(chunks) == 1:
+            return self._chunk_entry(word)
+        get = self._chunks.get
+        ids: list[int] = []
+        entries = []
+        total = 0.0
+        limit = math.inf
+        for c in chunks:
+            e = get(c)
+            if e is None:
+                e = self._chunks_old.get(c) or self._chunk_entry(c)
+                if len(self._chunks) >= self.cache_size:
+                    self._chunks_old, self._chunks = self._chunks, {}
+                self._chunks[c] = e
+            if e[2] + total < limit:
+                limit = e[2] + total
+            ids.extend(e[0])
+            entries.append(e)
+            total += e[1]
+        if all(e[3] is None for e in entries):
+            return tuple(ids), total, limit, None
+        return tuple(ids), total, limit, tuple([s for e in entries for s in self._node_scores(e)])
+
+    def _chunk_entry(self, word: str) -> _Entry:
+        """(ids, total score, safe bound, node scores) of a text between forced boundaries.
+
+        float32 rounding moves a path score by at most one half-ulp of the
+        magnitude M per addition, so by n * M * 2**-24 over n characters; two
+        candidates compare as in float64 while their gap (``margin``) exceeds
+        twice that. M <= |running total| + n * |unk score|, so the float64
+        result is exact while |running total| stays below the bound returned
+        here (with a factor-2 safety, see _SAFE). Exact ties (``e`` + ``ee`` vs
+        ``ee`` + ``e``) get a negative bound: always decided in float32.
+        """
+        nodes, total, margin = self._lattice(word, 0.0, False)
+        n = len(word)
+        ids = tuple(self._post(self._pieces(word, nodes)))
+        limit = margin * _SAFE / n + n * self._unk_score if margin != math.inf else math.inf
+        if ids == tuple([nd[2] for nd in nodes]) and self.unk_id not in ids:
+            return ids, total, limit, None  # node scores = scores of the ids: not stored
+        return ids, total, limit, tuple([nd[3] for nd in nodes])
+
+    def _node_scores(self, e: _Entry) -> Sequence[float]:
+        """The Viterbi node scores behind a cache entry, in order."""
+        if e[3] is not None:
+            return e[3]
+        score_of = self._score_of
+        return [score_of[i] for i in e[0]]
+
+    def _chunking(self) -> re.Pattern[str] | None:
+        """Regex cutting a ``▁word`` at letter / non-letter changes, if that is safe.
+
+        Safe when no piece mixes [a-z] with other characters (after its
+        leading ▁): then no piece spans such a change, so every path has a
+        boundary there; and every letter is a piece, so no run of unknown
+        characters (merged into one ``<unk>``) can cross a chunk border.
+        """
+        ok = all(c in self._normal for c in "abcdefghijklmnopqrstuvwxyz")
+        if ok and self._joined is not None:
+            bare = self._joined.replace("\n" + SPACE, "\n").removeprefix(SPACE)
+            ok = re.search("[a-z][^a-z\n]|[^a-z\n][a-z]", bare) is None
+        elif ok:
+            mixed = re.compile("[a-z][^a-z]|[^a-z][a-z]")
+            ok = not any(mixed.search(p, 1 if p[0] == SPACE else 0) for p in self._normal)
+        self._chunk_re = re.compile(f"{SPACE}?[a-z]+|{SPACE}?[^a-z{SPACE}]+|{SPACE}") if ok else None
+        return self._chunk_re
