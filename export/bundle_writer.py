@@ -90,3 +90,26 @@ def save(root: Path, manifest: dict[str, Any]) -> Path:
     tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def drop_variants(root: Path, names: list[str]) -> dict[str, Any]:
+    """Remove variants' files from a bundle, keeping what they measured.
+
+    Embedded bundles ship the int8 variants only (wheel size), but the fp32
+    reference numbers stay in ``extra.measured_not_shipped`` so a reader can
+    see what quantization cost; re-exporting recreates the files.
+    """
+    manifest = load(root)
+    for name in names:
+        variant = manifest["variants"].pop(name)
+        if manifest["default_variant"] == name:
+            raise ValueError(f"cannot drop the default variant {name!r}")
+        (root / variant["file"]["path"]).unlink(missing_ok=True)
+        manifest["extra"].setdefault("measured_not_shipped", {})[name] = {
+            "description": variant.get("description", ""),
+            "size": variant["file"]["size"],
+            "sha256": variant["file"]["sha256"],
+            "metrics": variant.get("metrics", {}),
+        }
+    save(root, manifest)
+    return manifest

@@ -66,7 +66,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     t.add_argument("--threads", type=int, default=None)
     t.add_argument("--eval-every", type=int, default=200)
     t.add_argument("--seed", type=int, default=42)
+    d = sub.add_parser("drop-variants", help="remove variants' files from a bundle, keeping their metrics")
+    d.add_argument("bundle")
+    d.add_argument("variants", nargs="+")
+    z = sub.add_parser(
+        "zh-rumor-train", help="train the Chinese rumor ALBERT (WordPiece vocab) on Weibo + CED"
+    )
+    z.add_argument("--out", default="checkpoints/albert-zh-rumor")
+    z.add_argument("--data", default=None, help="zh-rumor directory (default: ../shared/data/zh-rumor)")
+    z.add_argument(
+        "--vocab", default=None, help="Chinese vocab.txt (default: ../shared/data/zh-vocab/vocab.txt)"
+    )
+    z.add_argument("--hidden", type=int, default=128)
+    z.add_argument("--layers", type=int, default=4)
+    z.add_argument("--heads", type=int, default=2)
+    z.add_argument("--intermediate", type=int, default=512)
+    z.add_argument("--max-length", type=int, default=160)
+    z.add_argument("--epochs", type=int, default=8)
+    z.add_argument("--lr", type=float, default=1e-3)
+    z.add_argument("--threads", type=int, default=None)
     args = p.parse_args(argv)
+    if args.what == "drop-variants":
+        from pathlib import Path
+
+        from .bundle_writer import drop_variants
+
+        drop_variants(Path(args.bundle), args.variants)
+        return 0
+    if args.what == "zh-rumor-train":
+        from .zh_rumor import train
+
+        train(
+            args.out,
+            args.data,
+            vocab=args.vocab,
+            hidden=args.hidden,
+            layers=args.layers,
+            heads=args.heads,
+            intermediate=args.intermediate,
+            max_length=args.max_length,
+            epochs=args.epochs,
+            lr=args.lr,
+            threads=args.threads,
+            eval_every=100,
+            log=lambda s: print(s, flush=True),
+        )
+        return 0
     if args.what == "albert":
         return _albert(args)
     if args.what == "albert-train":

@@ -1,0 +1,120 @@
+"""ALBERT: export of a real trained checkpoint (the project's own, committed in
+checkpoints/), faithful to PyTorch, weights stored once, int8 gate, and the
+runtime bundle agreeing with PyTorch end to end."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import edgeclf
+
+from .conftest import DATA, ROOT, need
+
+pytestmark = [pytest.mark.export, pytest.mark.slow]
+
+CHECKPOINT = ROOT / "checkpoints" / "albert-imdb"
+
+
+def texts() -> list[str]:
+    with open(DATA / "imdb_sample.csv", encoding="utf-8", newline="") as fh:
+        rows = [r["text"] for r in csv.DictReader(fh)]
+    return [*rows, "", "Great!", "A [MASK] of a film", "x " * 700]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory):
+    need("torch")
+    need("transformers")
+    need("onnx")
+    if not (CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip("checkpoints/albert-imdb is not in this checkout")
+    from edgeclf.export.albert import export_albert
+
+    out = tmp_path_factory.mktemp("albert") / "bundle"
+    manifest = export_albert(
+        CHECKPOINT, out, name="albert-test", max_length=256, parity_texts=texts(), log=lambda *_: None
+    )
+    return out, manifest
+
+
+def test_parity_with_pytorch(exported):
+    _, manifest = exported
+    par = manifest["extra"]["parity"]
+    assert par["max_abs_logit_diff"] <= 1e-4
+    assert par["label_agreement"] == 1.0
+    assert par["texts"] == len(texts()) and par["batch_sizes"] == [1, 3, 8]
+    assert par["token_lengths"][-1] == 256  # long inputs were truncated to max_length
+
+
+def test_shared_weights_are_stored_once(exported):
+    out, manifest = exported
+    pt = manifest["extra"]["pytorch_weight_bytes"]
+    assert (out / "model.onnx").stat().st_size <= 1.1 * pt
+    assert (out / "model.int8.onnx").stat().st_size <= 0.3 * pt
+    import onnx
+
+    graph = onnx.load(str(out / "model.int8.onnx")).graph
+    ops = [n.op_type for n in graph.node]
+    assert "Identity" not in ops
+    weight_matmuls = [
+        n
+        for n in graph.node
+        if n.op_type == "MatMul" and any(i in {x.name for x in graph.initializer} for i in n.input)
+    ]
+    assert not weight_matmuls, "every weight MatMul is quantized"
+
+
+def test_runtime_bundle_matches_pytorch_end_to_end(exported):
+    """Runtime tokenizer shim + onnxruntime vs transformers tokenizer + PyTorch."""
+    import torch
+    from transformers import AlbertForSequenceClassification, AlbertTokenizer
+
+    out, _ = exported
+    tok = AlbertTokenizer.from_pretrained(str(CHECKPOINT))
+    model = AlbertForSequenceClassification.from_pretrained(str(CHECKPOINT)).eval()
+    sample = texts()
+    with torch.no_grad():
+        want = []
+        for t in sample:
+            enc = tok(t, truncation=True, max_length=256, return_tensors="pt")
+            want.append(torch.softmax(model(**enc).logits, -1)[0].numpy())
+    want = np.vstack(want)
+    clf = edgeclf.load(out, variant="fp32")
+    got = clf.predict_proba(sample)
+    np.testing.assert_allclose(got, want, atol=1e-4)
+    q = edgeclf.load(out, variant="int8").predict_proba(sample)
+    assert (q.argmax(1) == want.argmax(1)).mean() >= 0.85
+
+
+def test_tokenizer_kind_is_detected(tmp_path):
+    from edgeclf.export.albert import detect_tokenizer
+
+    (tmp_path / "spiece.model").write_bytes(b"x")
+    assert detect_tokenizer(tmp_path) == "sentencepiece-unigram"
+    (tmp_path / "vocab.txt").write_text("[PAD]\n")
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"tokenizer_class": "BertTokenizer"}))
+    assert detect_tokenizer(tmp_path) == "wordpiece"
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(FileNotFoundError, match="no tokenizer files"):
+        detect_tokenizer(empty)
+
+
+def test_export_cli_writes_a_bundle_users_can_run(tmp_path, exported):
+    from edgeclf.cli import main
+
+    out = tmp_path / "cli-bundle"
+    shutil.copytree(exported[0], out)
+    src = tmp_path / "in.csv"
+    src.write_text("id,text\n1,A wonderful film.\n2,\n3,Terrible acting and a dull plot.\n", encoding="utf-8")
+    assert main(["predict", str(src), "-o", str(tmp_path / "o.csv"), "--model", str(out), "-q"]) == 1
+    with open(tmp_path / "o.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert [r["id"] for r in rows] == ["1", "2", "3"] and rows[1]["error"]
+    assert Path(out / "manifest.json").is_file()
