@@ -172,6 +172,10 @@ def _albert(args: argparse.Namespace) -> int:
         labels = [int(r["label"]) for r in rows]
         dataset = f"{args.eval_data} ({len(rows):,} rows)"
         command = f"edgeclf evaluate {args.out} --data {args.eval_data}"
+    parity_texts = None
+    if texts:  # real texts of many lengths: every 50th by length, plus the built-in short/empty ones
+        by_length = sorted(texts, key=len)
+        parity_texts = [*by_length[:: max(1, len(by_length) // 50)], by_length[-1], "", "Bad.", "[MASK] it."]
     export_albert(
         args.checkpoint,
         args.out,
@@ -182,6 +186,7 @@ def _albert(args: argparse.Namespace) -> int:
         eval_labels=labels,
         eval_dataset=dataset,
         eval_command=command,
+        parity_texts=parity_texts,
         int8=not args.no_int8,
         default_variant="fp32" if args.no_int8 else "int8",
     )

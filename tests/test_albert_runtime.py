@@ -1,0 +1,127 @@
+"""The embedded ALBERT bundles through the runtime alone (no torch, no transformers)."""
+
+from __future__ import annotations
+
+import csv
+import subprocess
+import sys
+import threading
+
+import numpy as np
+import pytest
+
+import edgeclf
+
+from .conftest import DATA, run_cli
+
+POSITIVE = "One of the best films I have seen in years: brilliant acting, a wonderful story, superb."
+NEGATIVE = "Awful. The worst movie ever made, boring, stupid and a total waste of time."
+
+
+def imdb_sample() -> tuple[list[str], list[int]]:
+    with open(DATA / "imdb_sample.csv", encoding="utf-8", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    return [r["text"] for r in rows], [int(r["label"]) for r in rows]
+
+
+def weibo_sample() -> list[dict[str, str]]:
+    with open(DATA / "zh" / "weibo_sample.csv", encoding="utf-8", newline="") as fh:
+        return list(csv.DictReader(fh))
+
+
+@pytest.fixture(scope="module")
+def albert():
+    return edgeclf.load("albert-imdb")
+
+
+def test_albert_imdb_classifies_real_reviews(albert):
+    texts, labels = imdb_sample()
+    preds = albert.predict([*texts, POSITIVE, NEGATIVE])
+    assert preds[-2].label == "positive" and preds[-1].label == "negative"
+    right = sum(p.label_id == y for p, y in zip(preds, labels, strict=False))
+    assert right >= len(labels) - 3
+    m = albert.manifest
+    assert m.tokenizer.kind == "sentencepiece-unigram" and m.padding == "longest"
+    assert m.variants["int8"].metrics["n"] == 25_000 and m.variants["int8"].metrics["accuracy"] > 0.84
+    assert m.extra["measured_not_shipped"]["fp32"]["metrics"]["accuracy"] > 0.84
+
+
+def test_length_grouping_keeps_input_order_and_long_texts_truncate(albert):
+    texts, _ = imdb_sample()
+    mixed = [texts[0], "Great!", texts[1] * 20, "", "Bad.", texts[2]]
+    batched = albert.predict_proba(mixed)
+    alone = np.vstack([albert.predict_proba([t]) for t in mixed])
+    # dynamic int8 quantizes activations per batch, so scores move slightly with the batch; labels hold
+    assert (batched.argmax(1) == alone.argmax(1)).all()
+    assert np.abs(batched - alone).max() < 0.05
+    assert len(albert.tokenizer.encode(texts[1] * 20)) == 256
+
+
+def test_max_length_option_truncates_further():
+    short = edgeclf.load("albert-imdb", max_length=64)
+    assert len(short.tokenizer.encode("word " * 500)) == 64
+    with pytest.raises(ValueError, match="max_length"):
+        edgeclf.load("albert-imdb", max_length=100_000)
+    with pytest.raises(ValueError, match="padding"):
+        edgeclf.load("keras-imdb", max_length=64)
+
+
+def test_albert_threads_agree_with_serial(albert):
+    texts, _ = imdb_sample()
+    serial = [albert.predict_proba([t]) for t in texts]
+    errors: list[BaseException] = []
+
+    def worker(k: int) -> None:
+        try:
+            for i in range(12):
+                j = (k + i) % len(texts)
+                np.testing.assert_array_equal(albert.predict_proba([texts[j]]), serial[j])
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors, errors[0]
+
+
+def test_zh_rumor_bundle_on_real_posts():
+    clf = edgeclf.load("albert-zh-rumor")
+    assert clf.labels == ("real", "fake") and clf.manifest.tokenizer.kind == "wordpiece"
+    rows = [r for r in weibo_sample() if r["text"].strip()]
+    preds = clf.predict([r["text"] for r in rows])
+    right = sum(p.label_id == int(r["label"]) for p, r in zip(preds, rows, strict=True))
+    assert right / len(rows) > 0.7
+    assert clf.manifest.variants["int8"].metrics["accuracy"] >= 0.80
+
+
+def test_zh_rumor_cli_with_bom_and_gb18030(tmp_path):
+    rows = weibo_sample()[:6]
+    body = "id,text\n" + "".join(f'{r["id"]},"{r["text"]}"\n' for r in rows)
+    for name, data, extra in (
+        ("bom.csv", b"\xef\xbb\xbf" + body.encode("utf-8"), []),
+        ("gbk.csv", body.encode("gb18030"), ["--encoding", "gb18030"]),
+    ):
+        src = tmp_path / name
+        src.write_bytes(data)
+        r = run_cli("predict", str(src), "--model", "albert-zh-rumor", *extra)
+        out = list(csv.DictReader(r.stdout.decode("utf-8").splitlines()))
+        assert [o["id"] for o in out] == [r["id"] for r in rows]
+        for o, row in zip(out, rows, strict=True):
+            assert (o["label"] in ("real", "fake")) == bool(row["text"].strip())
+        assert r.returncode == (1 if any(not row["text"].strip() for row in rows) else 0)
+
+
+def test_albert_bundles_load_no_heavy_module():
+    code = (
+        "import sys, edgeclf\n"
+        "for name in ('albert-imdb', 'albert-zh-rumor'):\n"
+        "    edgeclf.load(name).predict(['good', '很好'])\n"
+        "bad = [m for m in ('torch', 'transformers', 'sentencepiece', 'tokenizers', 'onnx', 'google.protobuf') "
+        "if m in sys.modules]\n"
+        "print('HEAVY', bad)\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "HEAVY []" in r.stdout, r.stderr
