@@ -213,6 +213,7 @@ def parity(
     texts: Sequence[str],
     max_length: int,
     batch_sizes: Sequence[int] = (1, 3, 8),
+    id_map: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Max |logit| difference PyTorch vs onnxruntime and label agreement."""
     import onnxruntime as ort
@@ -226,6 +227,8 @@ def parity(
     for bs in batch_sizes:
         for s in range(0, len(seqs), bs):
             ids, mask = pad(seqs[s : s + bs], None, 0)
+            if id_map is not None:  # a vocabulary-pruned model reads remapped ids
+                ids = id_map[ids]
             with torch.no_grad():
                 want = model(
                     input_ids=torch.from_numpy(ids), attention_mask=torch.from_numpy(mask.astype(np.int64))

@@ -68,12 +68,15 @@ def add_variant(
     metrics: dict[str, Any] | None = None,
     description: str = "",
     default: bool = False,
+    id_map: str | None = None,
 ) -> None:
     manifest["variants"][name] = {
         "file": ref(root, relpath),
         "description": description,
         "metrics": metrics or {},
     }
+    if id_map is not None:  # vocabulary-pruned variant: tokenizer id -> embedding row
+        manifest["variants"][name]["id_map"] = ref(root, id_map)
     if default or not manifest["default_variant"]:
         manifest["default_variant"] = name
 

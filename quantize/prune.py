@@ -89,6 +89,32 @@ def prune_ffn(model: Any, keep: Sequence[int]) -> None:
     model.config.intermediate_size = len(idx)
 
 
+def prune_vocab(model: Any, keep: Sequence[int], unk_id: int) -> Any:
+    """Keep only the embedding rows of ``keep`` (plus pad 0 and unk); return the id map."""
+    import numpy as np
+
+    torch = require("torch", "pruning")
+    old = model.albert.embeddings.word_embeddings
+    kept = sorted(set(keep) | {0, unk_id})
+    id_map = np.full(old.num_embeddings, kept.index(unk_id), dtype=np.int64)
+    id_map[kept] = np.arange(len(kept))
+    new = torch.nn.Embedding(len(kept), old.embedding_dim, padding_idx=0)
+    new.weight.data = old.weight.data[torch.tensor(kept)].clone()
+    model.albert.embeddings.word_embeddings = new
+    model.config.vocab_size = len(kept)
+    return id_map
+
+
+def _mapped(torch: Any, ids: Any, id_map: Any) -> Any:
+    return ids if id_map is None else torch.from_numpy(id_map[ids.numpy()])
+
+
+def _unk_id(checkpoint: Path) -> int:
+    from edgeclf.export.albert import reference_tokenizer
+
+    return int(reference_tokenizer(checkpoint).unk_token_id)
+
+
 def prune(
     checkpoint: str | Path,
     out: str | Path,
@@ -105,9 +131,15 @@ def prune(
     distill: float = 0.5,
     temperature: float = 2.0,
     seed: int = 0,
+    keep_tokens: Sequence[int] | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Prune a checkpoint to ``heads`` heads, ``ffn`` neurons and ``layers`` passes; save to ``out``."""
+    """Prune a checkpoint to ``heads`` heads, ``ffn`` neurons and ``layers`` passes; save to ``out``.
+
+    ``keep_tokens`` also prunes the vocabulary to those token ids: the model
+    keeps only their embedding rows and ``out/id_map.i32`` maps every
+    tokenizer id to its row (dropped tokens to the unknown token's row).
+    """
     torch = require("torch", "pruning")
     torch.manual_seed(seed)
     src = Path(checkpoint)
@@ -118,23 +150,29 @@ def prune(
     layer = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
     n_heads = layer.attention.num_attention_heads
     n_ffn = layer.ffn.out_features
-    head_scores, ffn_scores = importance(model, calibration[0], calibration[1])
     report: dict[str, Any] = {
-        "from": {"heads": n_heads, "ffn": n_ffn, "layers": cfg.num_hidden_layers},
-        "head_scores": [round(float(v), 5) for v in head_scores],
+        "from": {"heads": n_heads, "ffn": n_ffn, "layers": cfg.num_hidden_layers, "vocab": cfg.vocab_size}
     }
-    if heads is not None and heads < n_heads:
-        drop = torch.argsort(head_scores)[: n_heads - heads].tolist()
-        model.prune_heads({0: drop})  # AlbertModel maps layer 0 to the shared layer
-    if ffn is not None and ffn < n_ffn:
-        keep = torch.argsort(ffn_scores, descending=True)[:ffn].tolist()
-        prune_ffn(model, keep)
+    if (heads is not None and heads < n_heads) or (ffn is not None and ffn < n_ffn):
+        head_scores, ffn_scores = importance(model, calibration[0], calibration[1])
+        report["head_scores"] = [round(float(v), 5) for v in head_scores]
+        if heads is not None and heads < n_heads:
+            drop = torch.argsort(head_scores)[: n_heads - heads].tolist()
+            model.prune_heads({0: drop})  # AlbertModel maps layer 0 to the shared layer
+        if ffn is not None and ffn < n_ffn:
+            keep = torch.argsort(ffn_scores, descending=True)[:ffn].tolist()
+            prune_ffn(model, keep)
     if layers is not None:
         cfg.num_hidden_layers = layers
+    id_map = None
+    if keep_tokens is not None:
+        unk = getattr(cfg, "unk_token_id", None)
+        id_map = prune_vocab(model, keep_tokens, unk_id=int(unk) if unk is not None else _unk_id(src))
     report["to"] = {
         "heads": layer.attention.num_attention_heads,
         "ffn": model.config.intermediate_size,
         "layers": cfg.num_hidden_layers,
+        "vocab": model.config.vocab_size,
     }
     model.config._attn_implementation = "sdpa"
     if train is not None and recovery_steps > 0:
@@ -150,11 +188,14 @@ def prune(
             temperature=temperature,
             seed=seed,
             log=log,
+            id_map=id_map,
         )
     elif val is not None:
-        report["val_accuracy"] = accuracy(model, val)
+        report["val_accuracy"] = accuracy(model, val, id_map=id_map)
     dst.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(dst), safe_serialization=True)
+    if id_map is not None:
+        (dst / "id_map.i32").write_bytes(id_map.astype("<i4").tobytes())
     for name in ("spiece.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
         if (src / name).is_file():
             (dst / name).write_bytes((src / name).read_bytes())
@@ -163,7 +204,9 @@ def prune(
     return report
 
 
-def accuracy(model: Any, data: tuple[Sequence[Sequence[int]], Sequence[int]], batch_size: int = 128) -> float:
+def accuracy(
+    model: Any, data: tuple[Sequence[Sequence[int]], Sequence[int]], batch_size: int = 128, id_map: Any = None
+) -> float:
     torch = require("torch", "pruning")
     from edgeclf.export.albert_train import _tensor_batch
 
@@ -175,7 +218,7 @@ def accuracy(model: Any, data: tuple[Sequence[Sequence[int]], Sequence[int]], ba
         for s in range(0, len(order), batch_size):
             b = order[s : s + batch_size]
             ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
-            pred = model(input_ids=ids, attention_mask=mask).logits.argmax(-1)
+            pred = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits.argmax(-1)
             right += int((pred == torch.tensor([labels[i] for i in b])).sum())
     return right / max(1, len(seqs))
 
@@ -193,8 +236,13 @@ def recover(
     temperature: float,
     seed: int,
     log: Callable[[str], None],
+    id_map: Any = None,
 ) -> dict[str, Any]:
-    """A short fine-tune that lets the pruned model re-learn, distilled from the teacher."""
+    """A short fine-tune that lets the pruned model re-learn, distilled from the teacher.
+
+    With a pruned vocabulary the teacher reads the original ids and the
+    student the remapped ones.
+    """
     torch = require("torch", "pruning")
     from edgeclf.export.albert_train import _batches, _tensor_batch
 
@@ -204,7 +252,7 @@ def recover(
     sched = torch.optim.lr_scheduler.LambdaLR(
         opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
     )
-    before = accuracy(model, val) if val is not None else None
+    before = accuracy(model, val, id_map=id_map) if val is not None else None
     model.train()
     seqs, labels = train
     t0, step = time.perf_counter(), 0
@@ -213,7 +261,7 @@ def recover(
         for b in _batches([len(s) for s in seqs], batch_size, rng):
             ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
             y = torch.tensor([labels[i] for i in b])
-            logits = model(input_ids=ids, attention_mask=mask).logits
+            logits = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits
             loss = torch.nn.functional.cross_entropy(logits, y)
             if distill > 0:
                 with torch.no_grad():
@@ -232,7 +280,7 @@ def recover(
                 log(f"recovery step {step}/{steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
             if step >= steps:
                 break
-    after = accuracy(model, val) if val is not None else None
+    after = accuracy(model, val, id_map=id_map) if val is not None else None
     model.eval()
     return {
         "steps": steps,
@@ -261,9 +309,14 @@ def prune_into_bundle(
     calibration: int = 256,
     work_dir: str | Path | None = None,
     seed: int = 0,
+    vocab_min_count: int | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Prune, recover, export ``<name>`` and ``<name>-int8`` variants into an existing ALBERT bundle."""
+    """Prune, recover, export ``<name>`` and ``<name>-int8`` variants into an existing ALBERT bundle.
+
+    ``vocab_min_count``: also drop the embedding rows of tokens seen fewer
+    times in ``train_texts`` (the domain); those tokens then read as unknown.
+    """
     import tempfile
 
     from edgeclf.export import bundle_writer
@@ -281,6 +334,15 @@ def prune_into_bundle(
     ys = [int(train_labels[i]) for i in order]
     n_val = min(1000, len(seqs) // 10)
     cal = (seqs[n_val : n_val + calibration], ys[n_val : n_val + calibration])
+    keep_tokens = None
+    if vocab_min_count is not None:
+        from collections import Counter
+
+        counts = Counter(t for s_ in seqs for t in s_)
+        keep_tokens = sorted(
+            {t for t, c in counts.items() if c >= vocab_min_count} | set(tok.all_special_ids)
+        )
+    id_map_rel = None
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         ckpt = Path(tmp) / "pruned"
         report = prune(
@@ -294,20 +356,34 @@ def prune_into_bundle(
             val=(seqs[:n_val], ys[:n_val]),
             recovery_steps=recovery_steps,
             seed=seed,
+            keep_tokens=keep_tokens,
             log=log,
         )
         fp32, q8 = f"model.{name}.onnx", f"model.{name}-int8.onnx"
+        id_map = None
+        if keep_tokens is not None:
+            import numpy as np
+
+            id_map_rel = f"model.{name}.idmap.i32"
+            (root / id_map_rel).write_bytes((ckpt / "id_map.i32").read_bytes())
+            id_map = np.frombuffer((ckpt / "id_map.i32").read_bytes(), dtype="<i4").astype(np.int64)
         model = to_onnx(ckpt, root / fp32)
         report["deduplication"] = deduplicate(root / fp32)
-        report["parity"] = parity(model, tok, root / fp32, [train_texts[i] for i in order[:24]], max_length)
+        report["parity"] = parity(
+            model, tok, root / fp32, [train_texts[i] for i in order[:24]], max_length, id_map=id_map
+        )
         if report["parity"]["max_abs_logit_diff"] > 1e-4:
             raise RuntimeError(f"pruned export does not match PyTorch: {report['parity']}")
         quantize_int8(root / fp32, root / q8)
     shape = report["to"]
     desc = f"{shape['heads']} heads, FFN {shape['ffn']}, {shape['layers']} layer passes; recovered {recovery_steps} steps"
-    bundle_writer.add_variant(manifest, root, name, fp32, description=f"pruned: {desc}")
+    if id_map_rel is not None:
+        desc += (
+            f"; vocabulary {shape['vocab']} tokens (seen >= {vocab_min_count} times in the training texts)"
+        )
+    bundle_writer.add_variant(manifest, root, name, fp32, description=f"pruned: {desc}", id_map=id_map_rel)
     bundle_writer.add_variant(
-        manifest, root, f"{name}-int8", q8, description=f"pruned + dynamic int8: {desc}"
+        manifest, root, f"{name}-int8", q8, description=f"pruned + dynamic int8: {desc}", id_map=id_map_rel
     )
     manifest["extra"].setdefault("pruning", {})[name] = report
     bundle_writer.save(root, manifest)

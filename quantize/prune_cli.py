@@ -33,6 +33,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--layers", type=int, default=None, help="passes through the shared layer (default: unchanged)"
     )
+    p.add_argument(
+        "--vocab-min-count",
+        type=int,
+        default=None,
+        help="also drop embedding rows of tokens seen fewer times in --train-data (they read as unknown)",
+    )
     p.add_argument("--name", default="pruned", help="variant name (default: pruned; also writes NAME-int8)")
     p.add_argument(
         "--train-data", required=True, help="labelled CSV(.gz) (text,label) for calibration + recovery"
@@ -65,6 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         eval_dataset=f"{args.eval_data} ({len(ex or []):,} rows)",
         name=args.name,
         recovery_steps=args.recovery_steps,
+        vocab_min_count=args.vocab_min_count,
         seed=args.seed,
         log=lambda s: print(s, flush=True),
     )

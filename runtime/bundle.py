@@ -57,6 +57,8 @@ class Variant:
     file: FileRef
     metrics: dict[str, Any] = field(default_factory=dict)
     description: str = ""
+    #: vocabulary-pruned variants: little-endian int32 array, tokenizer id -> model row
+    id_map: FileRef | None = None
 
 
 @dataclass(frozen=True)
@@ -236,6 +238,9 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
             file=_file_ref(v.raw("file"), f"variants.{vname}.file", root),
             metrics=v.dict("metrics", default={}),
             description=v.str("description", default=""),
+            id_map=_file_ref(v.raw("id_map"), f"variants.{vname}.id_map", root)
+            if "id_map" in vdata
+            else None,
         )
     if not variants:
         raise BundleError("variants: at least one variant is required")

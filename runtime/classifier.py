@@ -93,6 +93,11 @@ class Classifier:
         self._input_dtypes = {i.name: np.dtype(i.dtype) for i in manifest.inputs}
         self._output_name = manifest.outputs[0].name
         self._fixed = manifest.padding == "max_length"
+        self._id_map: np.ndarray | None = None
+        if self.variant.id_map is not None:  # vocabulary-pruned model: remap tokenizer ids to its rows
+            self._id_map = np.frombuffer(bundle.read_verified(self.variant.id_map), dtype="<i4").astype(
+                np.int64
+            )
 
     def __repr__(self) -> str:
         return (
@@ -153,6 +158,12 @@ class Classifier:
 
     def _feeds(self, seqs: list[Sequence[int]]) -> dict[str, np.ndarray]:
         ids, mask = pad(seqs, self.manifest.max_length if self._fixed else None, self.tokenizer.pad_id)
+        if self._id_map is not None:
+            if ids.size and int(ids.max()) >= len(self._id_map):
+                raise ValueError(
+                    f"token id {int(ids.max())} outside the variant's id map ({len(self._id_map)} ids)"
+                )
+            ids = self._id_map[ids]
         feeds = {}
         for name in self._input_names:
             if name == "attention_mask":

@@ -118,3 +118,34 @@ def test_export_cli_writes_a_bundle_users_can_run(tmp_path, exported):
         rows = list(csv.DictReader(fh))
     assert [r["id"] for r in rows] == ["1", "2", "3"] and rows[1]["error"]
     assert Path(out / "manifest.json").is_file()
+
+
+def test_vocabulary_pruning_is_exact_for_texts_whose_tokens_were_kept(exported, tmp_path):
+    """Vocabulary pruning alone (no recovery) must not change a prediction
+    whose tokens all survived; other texts still run, their dropped tokens
+    reading as unknown."""
+    from edgeclf.quantize.prune import prune_into_bundle
+
+    out = tmp_path / "vocab-bundle"
+    shutil.copytree(exported[0], out)
+    domain = texts()[:12]
+    prune_into_bundle(
+        CHECKPOINT,
+        out,
+        heads=None,
+        ffn=None,
+        layers=None,
+        train_texts=domain,
+        train_labels=[0] * len(domain),
+        name="vocab",
+        recovery_steps=0,
+        vocab_min_count=1,
+        log=lambda *_: None,
+    )
+    small = edgeclf.load(out, variant="vocab")
+    assert small.variant.id_map is not None
+    assert small.variant.file.size < 0.5 * edgeclf.load(out, variant="fp32").variant.file.size
+    base = edgeclf.load(out, variant="fp32").predict_proba(domain)
+    np.testing.assert_allclose(small.predict_proba(domain), base, atol=1e-5)
+    other = ["Completely different words: zebra quantum xylophone."]
+    assert small.predict_proba(other).shape == (1, 2)
