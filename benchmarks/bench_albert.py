@@ -80,6 +80,11 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--bundle", default=str(ROOT / "runtime" / "models" / "albert-imdb"))
     p.add_argument("--checkpoint", default=str(ROOT / "checkpoints" / "albert-imdb"))
+    p.add_argument(
+        "--variants",
+        default="fp32,int8,pruned-int8",
+        help="bundle variants to time (those present); the bundle must hold fp32 for Optimum",
+    )
     p.add_argument("--quick", action="store_true", help="one configuration, few rounds (a smoke test)")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
@@ -99,7 +104,7 @@ def main() -> None:
     fast = AutoTokenizer.from_pretrained(str(ckpt))
     model = AlbertForSequenceClassification.from_pretrained(str(ckpt)).eval()
     texts, _ = imdb_test_texts(3000)
-    variants = [v for v in ("fp32", "int8", "pruned-int8") if v in manifest.variants]
+    variants = [v for v in args.variants.split(",") if v in manifest.variants]
 
     grid = [(b, s, t) for t in (1, 2) for s in (128, 256) for b in (1, 8)]
     if args.quick:
@@ -108,7 +113,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp())
     ort_dirs = {}
     if ORTModelForSequenceClassification is not None:
-        for v in ("fp32", "int8"):
+        for v in [v for v in ("fp32", "int8") if v in manifest.variants]:
             d = tmp / v
             d.mkdir()
             shutil.copyfile(bundle / manifest.variants[v].file.path, d / "model.onnx")
