@@ -616,14 +616,41 @@ def python() -> str:
     return sys.executable
 
 
+#: Runs the CLI like ``python -m edgeclf`` and records the process's own peak RSS
+#: (VmHWM belongs to the address space exec created). ``wait4``'s ru_maxrss is not
+#: enough: Linux keeps the high-water mark across fork + exec, so a child of a
+#: 1.4 GB pytest process "peaks" at 1.4 GB whatever it does.
+_HWM_WRAPPER = """
+import os, sys
+from edgeclf.cli import main
+try:
+    code = main(sys.argv[1:])
+finally:
+    try:
+        with open('/proc/self/status') as fh:
+            hwm = next((line.split()[1] for line in fh if line.startswith('VmHWM:')), '')
+        with open(os.environ['EDGECLF_HWM_FILE'], 'w') as fh:
+            fh.write(hwm)
+    except (OSError, KeyError):
+        pass
+sys.exit(code)
+"""
+
+
 def run_cli(
     args: Sequence[str], *, stdin: bytes | None = None, cwd: Path | None = None, timeout: float = 1800
 ) -> CliRun:
-    """``python -m edgeclf ARGS`` in a subprocess; its own peak RSS comes from ``wait4``."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+    """``python -m edgeclf ARGS`` in a subprocess, with its own peak RSS."""
+    with (
+        tempfile.TemporaryFile() as out,
+        tempfile.TemporaryFile() as err,
+        tempfile.TemporaryDirectory() as tmp,
+    ):
         started = time.perf_counter()
+        hwm_file = Path(tmp) / "hwm"
         p = subprocess.Popen(
-            [python(), "-m", "edgeclf", *args],
+            [python(), "-c", _HWM_WRAPPER, *args],
+            env={**os.environ, "EDGECLF_HWM_FILE": str(hwm_file)},
             stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             stdout=out,
             stderr=err,
@@ -644,9 +671,9 @@ def run_cli(
         seconds = time.perf_counter() - started
         out.seek(0)
         err.seek(0)
-        return CliRun(
-            p.returncode, out.read(), err.read().decode("utf-8", "replace"), usage.ru_maxrss, seconds
-        )
+        hwm = hwm_file.read_text().strip() if hwm_file.exists() else ""
+        peak_kb = int(hwm) if hwm.isdigit() else usage.ru_maxrss
+        return CliRun(p.returncode, out.read(), err.read().decode("utf-8", "replace"), peak_kb, seconds)
 
 
 def run_inprocess(args: Sequence[str]) -> CliRun:
