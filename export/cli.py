@@ -156,21 +156,13 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _albert(args: argparse.Namespace) -> int:
     from .albert import export_albert
-    from .data import read_csv_rows
+    from .data import read_labelled
 
     texts = labels = None
     dataset = command = ""
     if args.eval_data:
-        rows = [
-            r
-            for r in read_csv_rows(args.eval_data)
-            if r.get("label", "") != "" and (r.get("text") or "").strip()
-        ]
-        if args.eval_limit:
-            rows = rows[: args.eval_limit]
-        texts = [r["text"] for r in rows]
-        labels = [int(r["label"]) for r in rows]
-        dataset = f"{args.eval_data} ({len(rows):,} rows)"
+        texts, labels = read_labelled(args.eval_data, limit=args.eval_limit)
+        dataset = f"{args.eval_data} ({len(texts):,} rows)"
         command = f"edgeclf evaluate {args.out} --data {args.eval_data}"
     parity_texts = None
     if texts:  # real texts of many lengths: every 50th by length, plus the built-in short/empty ones

@@ -106,3 +106,21 @@ def download_imdb(cache: str | os.PathLike[str] | None = None) -> Path:
     with tarfile.open(archive) as tar:
         tar.extractall(cache_dir, filter="data")
     return target
+
+
+def read_labelled(
+    path: str | os.PathLike[str],
+    *,
+    limit: int | None = None,
+    text_column: str = "text",
+    label_column: str = "label",
+) -> tuple[list[str], list[int]]:
+    """``(texts, labels)`` from a labelled CSV(.gz); rows without a label or text are skipped."""
+    rows = [
+        r for r in read_csv_rows(path) if r.get(label_column, "") != "" and (r.get(text_column) or "").strip()
+    ]
+    rows = rows[:limit] if limit else rows
+    try:
+        return [r[text_column] for r in rows], [int(r[label_column]) for r in rows]
+    except ValueError as exc:
+        raise ValueError(f"{path}: labels must be integers ({exc})") from None

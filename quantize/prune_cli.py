@@ -15,7 +15,7 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    from edgeclf.export.data import read_csv_rows
+    from edgeclf.export.data import read_labelled
 
     from .prune import prune_into_bundle
 
@@ -49,15 +49,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     args = p.parse_args(argv)
 
-    def labelled(path: str, limit: int | None = None) -> tuple[list[str], list[int]]:
-        rows = [r for r in read_csv_rows(path) if r.get("label", "") != "" and (r.get("text") or "").strip()]
-        rows = rows[:limit] if limit else rows
-        return [r["text"] for r in rows], [int(r["label"]) for r in rows]
-
-    tx, ty = labelled(args.train_data)
+    tx, ty = read_labelled(args.train_data)
     ex = ey = None
     if args.eval_data:
-        ex, ey = labelled(args.eval_data, args.eval_limit)
+        ex, ey = read_labelled(args.eval_data, limit=args.eval_limit)
     prune_into_bundle(
         args.checkpoint,
         args.bundle,

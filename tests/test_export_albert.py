@@ -149,3 +149,35 @@ def test_vocabulary_pruning_is_exact_for_texts_whose_tokens_were_kept(exported, 
     np.testing.assert_allclose(small.predict_proba(domain), base, atol=1e-5)
     other = ["Completely different words: zebra quantum xylophone."]
     assert small.predict_proba(other).shape == (1, 2)
+
+
+def test_export_albert_command_measures_into_the_manifest(tmp_path):
+    """`edgeclf export albert CHECKPOINT --eval-data ...`, as a user runs it."""
+    need("torch")
+    if not (CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip("checkpoints/albert-imdb is not in this checkout")
+    from edgeclf.cli import main
+
+    out = tmp_path / "cli-export"
+    rc = main(
+        [
+            "export",
+            "albert",
+            str(CHECKPOINT),
+            "--out",
+            str(out),
+            "--name",
+            "mine",
+            "--max-length",
+            "128",
+            "--eval-data",
+            str(DATA / "imdb_sample.csv"),
+            "--eval-limit",
+            "8",
+        ]
+    )
+    assert rc == 0
+    m = json.loads((out / "manifest.json").read_text())
+    assert m["name"] == "mine" and m["tokenizer"]["kind"] == "sentencepiece-unigram"
+    assert m["variants"]["int8"]["metrics"]["n"] == 8
+    assert m["extra"]["parity"]["texts"] >= 8  # real texts from --eval-data, not only the built-in ones
