@@ -34,6 +34,7 @@ from typing import Any
 import numpy as np
 
 from . import bundle_writer, require
+from .albert_train import ARCH_KEYS
 
 os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import TensorFlow when present
 os.environ.setdefault("USE_TORCH", "1")
@@ -174,38 +175,6 @@ def deduplicate(path: Path) -> dict[str, int]:
     return {"duplicate_initializers_removed": removed_inits, "identity_nodes_removed": removed_identity}
 
 
-def quantize_int8(src: Path, dst: Path, *, activation_matmuls: bool = False) -> Path:
-    """Dynamic int8 of every weight MatMul and the embedding Gathers.
-
-    MatMuls between two activations (attention scores, attention x values)
-    hold no weights, so quantizing them saves no bytes and only adds
-    rounding; they stay float unless ``activation_matmuls``.
-    """
-    onnx = require("onnx", "int8 quantization")
-    from onnxruntime.quantization import QuantType, quantize_dynamic
-
-    model = onnx.load(str(src))
-    weights = {i.name for i in model.graph.initializer}
-    exclude = (
-        []
-        if activation_matmuls
-        else [
-            n.name
-            for n in model.graph.node
-            if n.op_type == "MatMul" and not any(i in weights for i in n.input)
-        ]
-    )
-    quantize_dynamic(
-        str(src),
-        str(dst),
-        op_types_to_quantize=["MatMul", "Gather"],
-        weight_type=QuantType.QInt8,
-        per_channel=False,
-        nodes_to_exclude=exclude,
-    )
-    return dst
-
-
 def parity(
     model: Any,
     tokenizer: Any,
@@ -269,6 +238,7 @@ def export_albert(
 ) -> dict[str, Any]:
     """Write a bundle (fp32 [+ int8]) for an ALBERT checkpoint; returns the manifest."""
     from edgeclf.quantize.evaluate import evaluate_variants
+    from edgeclf.quantize.int8 import quantize_weights
 
     ckpt = Path(checkpoint)
     root = Path(out)
@@ -320,17 +290,7 @@ def export_albert(
             "parity": par,
             "deduplication": dedup,
             "pytorch_weight_bytes": pt_bytes,
-            "config": {
-                k: config.get(k)
-                for k in (
-                    "vocab_size",
-                    "embedding_size",
-                    "hidden_size",
-                    "num_hidden_layers",
-                    "num_attention_heads",
-                    "intermediate_size",
-                )
-            },
+            "config": {k: config.get(k) for k in ARCH_KEYS},
         },
     )
     bundle_writer.add_variant(
@@ -341,7 +301,7 @@ def export_albert(
         description="torch.onnx export, float32, shared weights stored once",
     )
     if int8:
-        quantize_int8(root / "model.onnx", root / "model.int8.onnx")
+        quantize_weights(root / "model.onnx", root / "model.int8.onnx")
         bundle_writer.add_variant(
             manifest,
             root,

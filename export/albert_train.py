@@ -113,6 +113,26 @@ def _tensor_batch(torch: Any, seqs: Sequence[Sequence[int]]) -> tuple[Any, Any]:
     return torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))
 
 
+def optimizer_step(torch: Any, model: Any, loss: Any, opt: Any, sched: Any) -> None:
+    """Backward, clip gradients at 1.0, step optimizer and schedule: every training loop here."""
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+    opt.step()
+    sched.step()
+    opt.zero_grad()
+
+
+#: the config fields that describe an ALBERT's shape (reports, manifests)
+ARCH_KEYS = (
+    "vocab_size",
+    "embedding_size",
+    "hidden_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "intermediate_size",
+)
+
+
 def _schedule(torch: Any, opt: Any, total: int, warmup: float) -> Any:
     warm = max(1, int(total * warmup))
 
@@ -162,11 +182,7 @@ def mlm_pretrain(
             rand_tok = chosen & (r >= 0.8) & (r < 0.9)
             inputs[rand_tok] = torch.randint(5, config.vocab_size, (int(rand_tok.sum()),))
             out = model(input_ids=inputs, attention_mask=mask, labels=labels)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            optimizer_step(torch, model, out.loss, opt, sched)
             step += 1
             if step % 50 == 0:
                 log(f"mlm step {step}/{total} loss {out.loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
@@ -229,11 +245,7 @@ def finetune(
             ids, mask = _tensor_batch(torch, [x[i] for i in b])
             labels = torch.tensor([y[i] for i in b])
             out = model(input_ids=ids, attention_mask=mask, labels=labels)
-            out.loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            optimizer_step(torch, model, out.loss, opt, sched)
             step += 1
             if step % 50 == 0:
                 log(
@@ -373,17 +385,7 @@ def train_classifier(
     )
     tok.save_pretrained(str(out))
     summary = {
-        "config": {
-            k: getattr(config, k)
-            for k in (
-                "vocab_size",
-                "embedding_size",
-                "hidden_size",
-                "num_hidden_layers",
-                "num_attention_heads",
-                "intermediate_size",
-            )
-        },
+        "config": {k: getattr(config, k) for k in ARCH_KEYS},
         "max_length": max_length,
         "train_texts": len(train[0]),
         "validation_texts": n_val,

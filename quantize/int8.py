@@ -1,5 +1,10 @@
 """Dynamic int8 quantization with onnxruntime, chosen per model family.
 
+Transformers (ALBERT): :func:`quantize_weights` quantizes every MatMul that
+holds a weight and the embedding Gathers; run it after
+``edgeclf.export.albert.deduplicate``, since weights routed through Identity
+nodes are invisible to the quantizer.
+
 Keras IMDB: only the embedding table (the ``Gather``) is quantized. It holds
 160k of the model's 160.5k weights, so this gives the whole size cut, and the
 per-row dequantization keeps every review's score independent of the other
@@ -32,12 +37,35 @@ def quantize_embedding_only(src: str | os.PathLike[str], dst: str | os.PathLike[
     return Path(dst)
 
 
-def quantize_all(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, per_channel: bool = False
+def quantize_weights(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, activation_matmuls: bool = False
 ) -> Path:
-    """Quantize every supported op (MatMul, Gather, ...): for transformer models."""
-    require("onnx", "int8 quantization")
+    """Dynamic int8 of every weight MatMul and the embedding Gathers.
+
+    MatMuls between two activations (attention scores, attention x values)
+    hold no weights, so quantizing them saves no bytes and only adds
+    rounding; they stay float unless ``activation_matmuls``.
+    """
+    onnx = require("onnx", "int8 quantization")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
-    quantize_dynamic(str(src), str(dst), weight_type=QuantType.QInt8, per_channel=per_channel)
+    model = onnx.load(str(src))
+    weights = {i.name for i in model.graph.initializer}
+    exclude = (
+        []
+        if activation_matmuls
+        else [
+            n.name
+            for n in model.graph.node
+            if n.op_type == "MatMul" and not any(i in weights for i in n.input)
+        ]
+    )
+    quantize_dynamic(
+        str(src),
+        str(dst),
+        op_types_to_quantize=["MatMul", "Gather"],
+        weight_type=QuantType.QInt8,
+        per_channel=False,
+        nodes_to_exclude=exclude,
+    )
     return Path(dst)

@@ -244,7 +244,7 @@ def recover(
     student the remapped ones.
     """
     torch = require("torch", "pruning")
-    from edgeclf.export.albert_train import _batches, _tensor_batch
+    from edgeclf.export.albert_train import _batches, _tensor_batch, optimizer_step
 
     rng = random.Random(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
@@ -270,11 +270,7 @@ def recover(
                     torch.log_softmax(logits / temperature, -1), torch.softmax(t_logits / temperature, -1)
                 )
                 loss = (1 - distill) * loss + distill * soft * temperature**2
-            loss.backward()
-            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
-            sched.step()
-            opt.zero_grad()
+            optimizer_step(torch, model, loss, opt, sched)
             step += 1
             if step % 50 == 0:
                 log(f"recovery step {step}/{steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
@@ -320,9 +316,10 @@ def prune_into_bundle(
     import tempfile
 
     from edgeclf.export import bundle_writer
-    from edgeclf.export.albert import deduplicate, parity, quantize_int8, reference_tokenizer, to_onnx
+    from edgeclf.export.albert import deduplicate, parity, reference_tokenizer, to_onnx
     from edgeclf.export.keras_imdb import machine_description
     from edgeclf.quantize.evaluate import evaluate_variants
+    from edgeclf.quantize.int8 import quantize_weights
 
     root = Path(bundle)
     manifest = bundle_writer.load(root)
@@ -374,7 +371,7 @@ def prune_into_bundle(
         )
         if report["parity"]["max_abs_logit_diff"] > 1e-4:
             raise RuntimeError(f"pruned export does not match PyTorch: {report['parity']}")
-        quantize_int8(root / fp32, root / q8)
+        quantize_weights(root / fp32, root / q8)
     shape = report["to"]
     desc = f"{shape['heads']} heads, FFN {shape['ffn']}, {shape['layers']} layer passes; recovered {recovery_steps} steps"
     if id_map_rel is not None:

@@ -16,7 +16,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from edgeclf.bundle import resolve
     from edgeclf.export import bundle_writer
 
-    from .int8 import quantize_all, quantize_embedding_only
+    from .int8 import quantize_embedding_only, quantize_weights
 
     p = argparse.ArgumentParser(
         prog="edgeclf quantize", description="Add a dynamic-int8 variant to a bundle."
@@ -37,7 +37,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     src = root / manifest["variants"][args.source]["file"]["path"]
     ops = args.ops or ("embedding" if manifest["tokenizer"]["kind"] == "keras-words" else "all")
     dst_rel = f"model.{args.name}.onnx"
-    (quantize_embedding_only if ops == "embedding" else quantize_all)(src, root / dst_rel)
+    (quantize_embedding_only if ops == "embedding" else quantize_weights)(src, root / dst_rel)
     bundle_writer.add_variant(
         manifest,
         root,

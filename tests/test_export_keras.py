@@ -54,12 +54,12 @@ def test_embedding_only_int8_is_batch_independent_unlike_full_int8(small_bundle,
 
     from edgeclf.export import bundle_writer
     from edgeclf.export.data import load_imdb
-    from edgeclf.quantize.int8 import quantize_all
+    from edgeclf.quantize.int8 import quantize_weights
 
     out, _ = small_bundle
     full = tmp_path / "full"
     shutil.copytree(out, full)
-    quantize_all(full / "model.onnx", full / "model.all8.onnx")
+    quantize_weights(full / "model.onnx", full / "model.all8.onnx")
     m = bundle_writer.load(full)
     bundle_writer.add_variant(m, full, "all8", "model.all8.onnx")
     bundle_writer.save(full, m)
