@@ -33,6 +33,8 @@ from typing import Any
 
 import numpy as np
 
+from edgeclf._ort import import_onnxruntime
+
 from . import bundle_writer, require
 from .albert_train import ARCH_KEYS
 
@@ -185,10 +187,11 @@ def parity(
     id_map: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Max |logit| difference PyTorch vs onnxruntime and label agreement."""
-    import onnxruntime as ort
     import torch
 
     from edgeclf.classifier import pad
+
+    ort = import_onnxruntime()
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     seqs = [tokenizer.encode(t, truncation=True, max_length=max_length) for t in texts]

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from edgeclf._ort import import_onnxruntime
 from edgeclf.classifier import pad
 from edgeclf.tokenizers.words import KERAS_FILTERS, KerasWordTokenizer
 
@@ -190,7 +191,7 @@ def _rename_io(proto: Any, input_name: str, output_name: str) -> None:
 
 def parity(model: Any, onnx_path: Path, x: np.ndarray) -> float:
     """Max |keras - onnxruntime| over ``x``."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     want = model.predict(x, batch_size=512, verbose=0).reshape(-1)

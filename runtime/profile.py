@@ -284,7 +284,9 @@ def texts_of_length(
 
 def machine_info() -> dict[str, Any]:
     """Enough about the machine to tell two profiles apart (and to spot a busy one)."""
-    import onnxruntime as ort
+    from ._ort import import_onnxruntime
+
+    ort = import_onnxruntime()
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
