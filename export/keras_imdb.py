@@ -30,7 +30,7 @@ from edgeclf._ort import import_onnxruntime
 from edgeclf.classifier import pad
 from edgeclf.tokenizers.words import KERAS_FILTERS, KerasWordTokenizer
 
-from . import bundle_writer, require
+from . import bundle_writer, model_card, require
 from .data import load_imdb, shared_data_dir
 
 NUM_WORDS = 10_000
@@ -272,6 +272,7 @@ def export_bundle(
         padding="max_length",
         description="IMDB movie-review sentiment: the TensorFlow text-classification tutorial model "
         "(Embedding 10000x16, average pooling, Dense 16, Dense 1).",
+        model_card=model_card.keras_imdb(),
         extra={
             "training": summary,
             "parity": {"reviews": min(parity_reviews, len(x_test)), "max_abs_diff": diff},
