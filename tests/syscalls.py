@@ -8,9 +8,9 @@ where it happens.
 
 API (for the privacy tests and any later test, e.g. ``edgeclf serve``)::
 
-    from tests.syscalls import Sandbox, run_traced, traced, need_strace
+    from tests.syscalls import Sandbox, need_strace, run_traced, traced
 
-    need_strace()                                  # skips where strace is absent
+    need_strace()                                  # skips the test where strace is absent
     box = Sandbox.create(tmp_path)                 # fresh empty HOME, XDG_CACHE_HOME, TMPDIR, cwd
     t = run_traced([sys.executable, "-m", "edgeclf", "models"], box)
     assert t.returncode == 0, t.stderr
@@ -22,6 +22,10 @@ API (for the privacy tests and any later test, e.g. ``edgeclf serve``)::
         ...                                        # requests from the test process (not traced)
     t = proc.trace                                 # stopped with SIGTERM (``stop_signal=``)
     t.assert_private(listen=[("127.0.0.1", port)]) # only its own listening socket
+    assert t.listening == [("127.0.0.1", port)]    # ... and it did listen there
+
+(``tests/privacy_cases.py`` builds the privacy tests and the report's
+section on this.)
 
 ``Sandbox.create(root)``
     makes ``home``, ``cache``, ``tmp`` and ``work`` under ``root``; ``env()``
@@ -34,12 +38,18 @@ API (for the privacy tests and any later test, e.g. ``edgeclf serve``)::
     Python's, not edgeclf's, and appears only on a first run.
     ``leftovers()`` lists every path under HOME and XDG_CACHE_HOME.
 
-``run_traced(argv, box, *, extra_env=None, timeout=300, input=None) -> Trace``
+``run_traced(argv, box, *, extra_env=None, timeout=300, input=None, files=True) -> Trace``
     runs ``argv`` in ``box.work`` under strace and returns the parsed trace.
+    ``files=False`` traces network calls only (much faster for a process
+    that imports a big framework; check HOME with ``leftovers()`` instead).
 
-``traced(argv, box, *, extra_env=None, stop_signal=SIGTERM)``
+``traced(argv, box, *, extra_env=None, stop_signal=SIGTERM, files=True)``
     a context manager for servers: yields a handle with ``.pid`` (the traced
-    process, not strace) and, after the block, ``.trace``.
+    process, not strace), ``.snapshot()`` (the trace so far, to wait for an
+    event) and, after the block, ``.trace``.
+
+``strace_problem()`` / ``need_strace()``
+    why strace cannot run here (None when it can) / skip the calling test.
 
 ``Trace``
     ``returncode``, ``stdout``, ``stderr``, ``raw`` (strace's text) and:
@@ -47,10 +57,13 @@ API (for the privacy tests and any later test, e.g. ``edgeclf serve``)::
     - ``inet_sockets``: every ``socket(AF_INET|AF_INET6, ...)`` call,
       attempted or successful (an attempt is already the threat).
     - ``egress``: every ``connect``/``sendto``/``sendmsg`` to an AF_INET or
-      AF_INET6 address, and every connection to a name-service socket
-      (nscd, systemd-resolved): a DNS lookup is network use too.
+      AF_INET6 address, and every connection to systemd-resolved's socket:
+      a DNS lookup is network use too (nscd is not counted: it also answers
+      user-name lookups, e.g. torch asking for the user's name).
     - ``listening``: ``(host, port)`` of each inet socket that was bound and
       ``listen()``-ed on.
+    - ``loopback_probes()``: inet sockets only bound to 127.0.0.1 / ::1 and
+      never listening (urllib3 binds ``::1`` at import to test IPv6).
     - ``writes``: every successful call that creates, writes, renames,
       links or removes a file or directory, as ``FsEvent(pid, call, path)``
       with an absolute path (``open*`` with O_CREAT/O_WRONLY/O_RDWR/O_TRUNC/
@@ -60,15 +73,18 @@ API (for the privacy tests and any later test, e.g. ``edgeclf serve``)::
       the sandbox's TMPDIR, a character device such as ``/dev/null``, or an
       ``allowed`` entry (a path: itself and anything below it; a string
       with ``*``/``?``: an ``fnmatch`` pattern on the absolute path).
-    - ``network_violations(listen=())``: inet sockets and egress, except
-      sockets bound and listening on an address in ``listen``.
-    - ``assert_private(allowed=(), listen=())``: both checks, with the
-      offending strace lines in the message.
+    - ``network_violations(listen=(), *, allow_loopback_probe=False)``:
+      inet sockets and egress, except sockets bound and listening on an
+      address in ``listen`` (and loopback probes when allowed).
+    - ``assert_private(allowed=(), listen=(), *, allow_loopback_probe=False)``:
+      both checks, with the offending strace lines in the message.
 
-Limits: paths are resolved from strace's ``-y`` fd decoding and each
-process's ``chdir`` calls; a process that changes directory with ``fchdir``
-and then uses relative paths would be reported under its last known
-directory. Reads are not reported (reading is not what is promised away).
+Limits: paths come from strace's ``-y`` decoding of fds (``AT_FDCWD``
+included); the non-``*at`` calls (``mkdir``, ``rename`` ...) with relative
+paths are resolved against each process's last ``chdir``/``fchdir``. Reads
+are not reported (reading is not what is promised away). strace slows
+file-heavy start-ups several times; the checks are about what happens, not
+how fast.
 """
 
 from __future__ import annotations

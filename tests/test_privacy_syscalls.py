@@ -144,3 +144,34 @@ def test_export_and_prune_commands_switch_the_hub_off_first(command):
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")}
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, timeout=300)
     assert "ENV ['1', '1']" in r.stdout, r.stderr[-2000:]
+
+
+def test_listening_server_helper_allows_only_its_own_socket(tmp_path):
+    """The API a server test uses (tests/syscalls.py ``traced``), on a real HTTP server."""
+    import socket
+    import time
+    import urllib.request
+
+    from .syscalls import traced
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    box = Sandbox.create(tmp_path / "box")
+    argv = [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)]
+    with traced(argv, box) as proc:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                body = urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=5).read()
+                break
+            except OSError:
+                time.sleep(0.2)
+    t = proc.trace
+    assert b"Directory listing" in body
+    assert t.listening == [("127.0.0.1", port)]
+    t.assert_private(listen=[("127.0.0.1", port)])
+    with pytest.raises(AssertionError, match="socket"):
+        t.assert_private()  # without naming its address, the listening socket is a violation
+    with pytest.raises(AssertionError, match="socket"):
+        t.assert_private(listen=[("127.0.0.1", port + 1)])
