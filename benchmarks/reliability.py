@@ -391,6 +391,8 @@ table and the test suite cannot drift apart.
 python benchmarks/reliability.py              # everything above, rewrites docs/reliability.md (~4 min on 2 cores)
 python benchmarks/reliability.py --quick      # smaller sizes, a few minutes
 python -m pytest -q tests/test_reliability_*.py                 # the same cases as tests (~2.5 min)
+python -m pytest -q tests/test_privacy_syscalls.py              # section 6 as tests (needs strace, ~2 min)
+python benchmarks/reliability.py --no-privacy  # without section 6
 EDGECLF_FUZZ_EXAMPLES=5000000 python -m pytest -q tests/test_reliability_tokenizers.py  # nightly fuzzing
 python benchmarks/reliability.py --fuzz 5000000                 # the same, in the report
 ```

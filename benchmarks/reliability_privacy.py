@@ -16,6 +16,27 @@ from typing import Any
 Table = Callable[[Sequence[str], Sequence[Sequence[Any]]], str]
 
 
+def _tmpdir_use(out: Any) -> str:
+    """What the run did in TMPDIR: the top-level names it wrote, and whether they were cleaned up."""
+    import re
+
+    used = sorted({w.split("/")[1] for w in out.writes if w.startswith("tmp/")})
+    # tempfile's own probe files (8 random characters, removed at once) as tmp*
+    used = sorted({"tmp*" if re.fullmatch(r"[a-z0-9_]{8}", u) else u for u in used})
+    if not used:
+        return "unused"
+    left = "removed at exit" if not out.temp_files else f"{len(out.temp_files)} paths left"
+    return f"{', '.join(used)} ({left})"
+
+
+def _stable(text: str) -> str:
+    """Random parts of file names (uuids, mkdtemp suffixes) as ``*``, so reruns diff cleanly."""
+    import re
+
+    text = re.sub(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "*", text)
+    return re.sub(r"(edgeclf-matplotlib-)[A-Za-z0-9_]+", r"\1*", text)
+
+
 def privacy_section(rep: Any, work: Path, table: Table, log: Callable[[str], None]) -> None:
     from tests import privacy_cases as pc
     from tests.syscalls import strace_problem
@@ -54,7 +75,7 @@ def privacy_section(rep: Any, work: Path, table: Table, log: Callable[[str], Non
                     f"{len(out.network)}{probes}",
                     len(out.files_outside),
                     len(out.leftovers),
-                    ", ".join(sorted({p.split("/")[0] for p in out.temp_files})) or "unused",
+                    _stable(_tmpdir_use(out)),
                     f"{outcome} ({out.seconds:.1f} s)",
                 ]
             )
@@ -65,7 +86,7 @@ def privacy_section(rep: Any, work: Path, table: Table, log: Callable[[str], Non
     drows = []
     for d in detections:
         outcome = rep.check(f"privacy detector: {d.name}", d.ok)
-        drows.append([d.name, "yes" if d.fired else "no", d.detail, outcome])
+        drows.append([d.name, "yes" if d.fired else "no", _stable(d.detail), outcome])
     minutes = (time.perf_counter() - started) / 60
     rep.add(
         title

@@ -276,7 +276,7 @@ def test_builtin_samples_are_the_projects_own_reviews():
     assert len(texts) == 30 and len(set(texts)) == 30
     assert all(len(t.split()) > 40 for t in texts)
     assert sum(len(t.split()) for t in texts) > 4000  # enough prose for 20 windows of 200 tokens
-    assert not any("<br />" in t for t in texts)  # no IMDB text (its terms do not allow redistribution)
+    assert not any("<br />" in t for t in texts)  # no IMDB text (its terms grant no redistribution)
 
 
 def test_texts_of_length_gives_exact_token_counts():
