@@ -136,11 +136,17 @@ def strace_problem() -> str | None:
 
 
 def need_strace() -> str:
-    """The strace binary, or skip the calling test (CI installs it: Debian package ``strace``)."""
+    """The strace binary, or skip the calling test (CI installs it: Debian package ``strace``).
+
+    With ``EDGECLF_REQUIRE_STRACE=1`` (set by .ci/run) a missing or unusable
+    strace fails the test instead: CI must run these checks, not skip them.
+    """
     problem = strace_problem()
     if problem is not None:
         import pytest
 
+        if os.environ.get("EDGECLF_REQUIRE_STRACE") == "1":
+            pytest.fail(f"EDGECLF_REQUIRE_STRACE=1 but {problem}")
         pytest.skip(problem)
     return strace_path() or "strace"
 
