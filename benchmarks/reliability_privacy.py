@@ -25,7 +25,7 @@ def _tmpdir_use(out: Any) -> str:
     used = sorted({"tmp*" if re.fullmatch(r"[a-z0-9_]{8}", u) else u for u in used})
     if not used:
         return "unused"
-    left = "removed at exit" if not out.temp_files else f"{len(out.temp_files)} paths left"
+    left = "removed at exit" if not out.temp_files else f"{len(out.temp_files)} left"
     return f"{', '.join(used)} ({left})"
 
 
