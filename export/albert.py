@@ -33,7 +33,9 @@ from typing import Any
 
 import numpy as np
 
-from . import bundle_writer, require
+from edgeclf._ort import import_onnxruntime
+
+from . import bundle_writer, model_card, require
 from .albert_train import ARCH_KEYS
 
 os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import TensorFlow when present
@@ -185,10 +187,11 @@ def parity(
     id_map: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Max |logit| difference PyTorch vs onnxruntime and label agreement."""
-    import onnxruntime as ort
     import torch
 
     from edgeclf.classifier import pad
+
+    ort = import_onnxruntime()
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     seqs = [tokenizer.encode(t, truncation=True, max_length=max_length) for t in texts]
@@ -235,8 +238,13 @@ def export_albert(
     int8: bool = True,
     default_variant: str = "int8",
     log: Callable[[str], None] = print,
+    card: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write a bundle (fp32 [+ int8]) for an ALBERT checkpoint; returns the manifest."""
+    """Write a bundle (fp32 [+ int8]) for an ALBERT checkpoint; returns the manifest.
+
+    ``card``: the model card (export/model_card.py); by default the
+    checkpoint's ``model_card.json``, or a card saying the data was not recorded.
+    """
     from edgeclf.quantize.evaluate import evaluate_variants
     from edgeclf.quantize.int8 import quantize_weights
 
@@ -285,6 +293,7 @@ def export_albert(
         output_kind="logits",
         padding="longest",
         description=description,
+        model_card=model_card.read_for_checkpoint(ckpt) if card is None else card,
         extra={
             "architecture": "AlbertForSequenceClassification",
             "parity": par,

@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from . import require
+from . import model_card, require
 
 SPECIALS = ["[CLS]", "[SEP]", "[MASK]"]
 
@@ -444,6 +444,7 @@ def train_albert(
         train_sentencepiece(texts + unsup, out, vocab_size=vocab_size, seed=seed)
         log(f"sentencepiece: {vocab_size} pieces in {time.perf_counter() - t0:.0f} s")
     tok = make_tokenizer(spiece, max_length)
+    model_card.write_for_checkpoint(out, model_card.albert_imdb())  # `export albert` copies it
     return train_classifier(
         out,
         tok,

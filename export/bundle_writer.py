@@ -35,7 +35,13 @@ def new_manifest(
     padding: str,
     description: str = "",
     extra: dict[str, Any] | None = None,
+    model_card: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
+    """A manifest without variants (``add_variant`` adds them).
+
+    ``model_card`` (export/model_card.py): the training data and vocabulary
+    sources with their terms; every bundle the project writes carries one.
+    """
     return {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -55,6 +61,7 @@ def new_manifest(
         "output_kind": output_kind,
         "variants": {},
         "default_variant": "",
+        "model_card": model_card or {},
         "extra": extra or {},
     }
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 import argparse
 from collections.abc import Sequence
 
+from . import hub_offline
+
 
 def main(argv: Sequence[str] | None = None) -> int:
+    hub_offline()  # before transformers is imported: every export reads local files only
     p = argparse.ArgumentParser(
         prog="edgeclf export", description="Train and export models to edgeclf bundles."
     )

@@ -26,10 +26,11 @@ from typing import Any
 
 import numpy as np
 
+from edgeclf._ort import import_onnxruntime
 from edgeclf.classifier import pad
 from edgeclf.tokenizers.words import KERAS_FILTERS, KerasWordTokenizer
 
-from . import bundle_writer, require
+from . import bundle_writer, model_card, require
 from .data import load_imdb, shared_data_dir
 
 NUM_WORDS = 10_000
@@ -190,7 +191,7 @@ def _rename_io(proto: Any, input_name: str, output_name: str) -> None:
 
 def parity(model: Any, onnx_path: Path, x: np.ndarray) -> float:
     """Max |keras - onnxruntime| over ``x``."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     want = model.predict(x, batch_size=512, verbose=0).reshape(-1)
@@ -271,6 +272,7 @@ def export_bundle(
         padding="max_length",
         description="IMDB movie-review sentiment: the TensorFlow text-classification tutorial model "
         "(Embedding 10000x16, average pooling, Dense 16, Dense 1).",
+        model_card=model_card.keras_imdb(),
         extra={
             "training": summary,
             "parity": {"reviews": min(parity_reviews, len(x_test)), "max_abs_diff": diff},

@@ -20,7 +20,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import require
+from . import model_card, require
 from .data import read_csv_rows, shared_data_dir
 
 LABELS = ["real", "fake"]
@@ -171,6 +171,7 @@ def train(
     out_dir = Path(out)
     out_dir.mkdir(parents=True, exist_ok=True)
     tok = bert_tokenizer(vocab, max_length)
+    model_card.write_for_checkpoint(out_dir, model_card.albert_zh_rumor())  # `export albert` copies it
     return train_classifier(
         out_dir,
         tok,

@@ -15,7 +15,10 @@ from collections.abc import Sequence
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    from edgeclf.export import hub_offline
     from edgeclf.export.data import read_labelled
+
+    hub_offline()  # local checkpoints only, before transformers is imported
 
     from .prune import prune_into_bundle
 

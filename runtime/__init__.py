@@ -7,11 +7,17 @@
 
 Importing this package is cheap: numpy and onnxruntime are imported when a
 model is first loaded, so an app can ``import edgeclf`` at start-up for free.
+
+Privacy: importing edgeclf sets ``ORT_DISABLE_TELEMETRY=1`` in the process
+environment (before onnxruntime is imported) unless
+``EDGECLF_ALLOW_ORT_TELEMETRY=1``; see ``edgeclf._ort`` and docs/privacy.md.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
+
+from ._ort import apply_privacy_defaults
 
 __version__ = "0.1.0"
 __all__ = ["BundleError", "Classifier", "InputError", "Prediction", "__version__", "list_models", "load"]
@@ -19,6 +25,8 @@ __all__ = ["BundleError", "Classifier", "InputError", "Prediction", "__version__
 if TYPE_CHECKING:
     from .bundle import BundleError
     from .classifier import Classifier, InputError, Prediction, load
+
+apply_privacy_defaults()  # onnxruntime reads its telemetry switch once, when imported
 
 _LAZY = {
     "load": "classifier",

@@ -83,6 +83,8 @@ class Manifest:
     padding: str = "longest"  # "longest" or "max_length"
     description: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    #: training data and vocabulary sources with their terms (``training_data``: a list)
+    model_card: dict[str, Any] = field(default_factory=dict)
 
     def variant(self, name: str | None) -> Variant:
         key = name or self.default_variant
@@ -272,7 +274,14 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         padding=padding,
         description=obj.str("description", default=""),
         extra=obj.dict("extra", default={}),
+        model_card=_model_card(obj.dict("model_card", default={})),
     )
+
+
+def _model_card(card: dict[str, Any]) -> dict[str, Any]:
+    if "training_data" in card and not isinstance(card["training_data"], list):
+        raise BundleError("model_card.training_data: expected a list")
+    return card
 
 
 def _tensor(data: Any, where: str) -> TensorSpec:

@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(default: 64,128,max_length); fixed-length bundles always run at their max_length",
     )
     p.add_argument(
-        "--data", default=None, help="CSV (or .csv.gz) of real texts (default: built-in IMDB reviews)"
+        "--data", default=None, help="CSV (or .csv.gz) of real texts (default: 30 built-in review texts)"
     )
     p.add_argument("--text-column", default="text", help="text column of --data (default: text)")
     p.add_argument("--max-texts", type=int, default=1000, help="texts sampled from --data (default: 1000)")

@@ -10,9 +10,10 @@ slow configuration says *where* it is slow.
 
 Method, per configuration:
 
-- texts: real texts (``--data`` or the built-in IMDB reviews in
-  ``profile_samples.txt``). Fixed-length bundles (``padding: max_length``)
-  always run at their ``max_length``. For ``padding: longest`` bundles each
+- texts: real texts (``--data``) or the 30 built-in review-style texts in
+  ``profile_samples.txt`` (written for the project, 48 to 520 words).
+  Fixed-length bundles (``padding: max_length``) always run at their
+  ``max_length``. For ``padding: longest`` bundles each
   sequence length ``L`` gets texts of exactly ``L`` tokens, cut as consecutive
   windows from the real texts (``real`` keeps the texts as they are).
 - warm-up calls first (first-run allocations and lazy initialisation are not
@@ -174,7 +175,7 @@ def usable_cores() -> int:
 
 
 def sample_texts() -> list[str]:
-    """The built-in real IMDB reviews (one per line; ``#`` lines are comments)."""
+    """The built-in review-style texts (one per line; ``#`` lines are comments)."""
     try:
         raw = (resources.files("edgeclf") / SAMPLES_FILE).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
@@ -284,7 +285,9 @@ def texts_of_length(
 
 def machine_info() -> dict[str, Any]:
     """Enough about the machine to tell two profiles apart (and to spot a busy one)."""
-    import onnxruntime as ort
+    from ._ort import import_onnxruntime
+
+    ort = import_onnxruntime()
 
     info: dict[str, Any] = {
         "platform": platform.platform(),
@@ -577,7 +580,7 @@ def profile(
             )
     if texts is None:
         texts = sample_texts()
-        texts_source = texts_source or f"built-in: {len(texts)} IMDB test reviews ({SAMPLES_FILE})"
+        texts_source = texts_source or f"built-in: {len(texts)} review-style texts ({SAMPLES_FILE})"
     texts = list(texts)
     if not texts:
         raise ValueError("no texts to profile with")

@@ -18,6 +18,7 @@ import html
 import io
 import os
 import re
+import sys
 from collections.abc import Sequence
 from typing import Any
 
@@ -41,11 +42,32 @@ class MissingExtra(ImportError):
 
 def require_matplotlib() -> None:
     """Fail fast, before minutes of profiling, when the report cannot be drawn."""
+    _private_matplotlib_config()
     try:
         import matplotlib  # noqa: F401
         from matplotlib.figure import Figure  # noqa: F401
     except ImportError:
         raise MissingExtra(f"the HTML report needs matplotlib: {INSTALL_HINT}") from None
+
+
+def _private_matplotlib_config() -> None:
+    """Keep matplotlib's config and font cache out of the user's home.
+
+    Imported with its defaults, matplotlib creates ``~/.config/matplotlib``
+    and writes a font cache to ``~/.cache/matplotlib`` (seen with strace,
+    tests/test_privacy_syscalls.py): files the user did not ask for. Unless
+    the user chose a ``MPLCONFIGDIR`` or matplotlib is already loaded, point
+    it at a temporary directory removed at exit (costs a font scan, ~1-2 s).
+    """
+    if "MPLCONFIGDIR" in os.environ or "matplotlib" in sys.modules:
+        return
+    import atexit
+    import shutil
+    import tempfile
+
+    path = tempfile.mkdtemp(prefix="edgeclf-matplotlib-")
+    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    os.environ["MPLCONFIGDIR"] = path
 
 
 # ------------------------------------------------------------------ plots

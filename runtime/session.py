@@ -16,6 +16,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ._ort import import_onnxruntime
+
 PROVIDER_ALIASES = {
     "cpu": "CPUExecutionProvider",
     "cuda": "CUDAExecutionProvider",
@@ -30,7 +32,7 @@ class ProviderError(RuntimeError):
 
 
 def available_providers() -> list[str]:
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     return list(ort.get_available_providers())
 
@@ -66,7 +68,7 @@ def make_session(
     graph_optimization: str = "all",
 ) -> Any:
     """Create an InferenceSession from verified model bytes."""
-    import onnxruntime as ort
+    ort = import_onnxruntime()
 
     opts = ort.SessionOptions()
     if threads is not None:

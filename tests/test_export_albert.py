@@ -43,6 +43,14 @@ def exported(tmp_path_factory):
     return out, manifest
 
 
+def test_the_checkpoints_model_card_is_copied(exported):
+    from edgeclf.export import model_card
+
+    _, manifest = exported
+    assert manifest["model_card"] == model_card.read_for_checkpoint(CHECKPOINT)
+    assert manifest["model_card"]["training_data"][0]["id"] == "imdb"
+
+
 def test_parity_with_pytorch(exported):
     _, manifest = exported
     par = manifest["extra"]["parity"]

@@ -1,4 +1,10 @@
-"""The runtime must never pull in a heavy framework."""
+"""The runtime must never pull in a heavy framework.
+
+(Network and file-system privacy is checked at the system-call level, where
+native code such as onnxruntime's telemetry can be seen, in
+tests/test_privacy_syscalls.py; a Python-level ``socket.socket`` patch here
+could not see it.)
+"""
 
 from __future__ import annotations
 
@@ -21,13 +27,9 @@ HEAVY = (
 )
 
 SCRIPT = f"""
-import sys, socket
+import sys
 import edgeclf
 assert 'numpy' not in sys.modules and 'onnxruntime' not in sys.modules, 'import edgeclf must be cheap'
-def no_network(*a, **k):
-    raise AssertionError('the runtime tried to open a socket')
-socket.socket = no_network
-socket.create_connection = no_network
 clf = edgeclf.load('keras-imdb')
 assert clf.predict(['a great film'])[0].label in ('positive', 'negative')
 from edgeclf.cli import main
@@ -36,7 +38,7 @@ print('HEAVY', heavy)
 """
 
 
-def test_import_and_predict_load_no_heavy_module_and_no_network():
+def test_import_and_predict_load_no_heavy_module():
     r = subprocess.run([sys.executable, "-c", SCRIPT], capture_output=True, text=True, timeout=120)
     assert r.returncode == 0, r.stderr
     assert "HEAVY []" in r.stdout

@@ -271,11 +271,12 @@ def test_data_csv_and_gzip(tmp_path):
     assert "--data" in res["command"]
 
 
-def test_builtin_samples_are_real_reviews():
+def test_builtin_samples_are_the_projects_own_reviews():
     texts = prof.sample_texts()
-    assert len(texts) == 30
+    assert len(texts) == 30 and len(set(texts)) == 30
     assert all(len(t.split()) > 40 for t in texts)
-    assert any("<br />" in t for t in texts)  # untouched IMDB text
+    assert sum(len(t.split()) for t in texts) > 4000  # enough prose for 20 windows of 200 tokens
+    assert not any("<br />" in t for t in texts)  # no IMDB text (its terms grant no redistribution)
 
 
 def test_texts_of_length_gives_exact_token_counts():

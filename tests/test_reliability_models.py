@@ -4,8 +4,9 @@ pickle, eval/exec or network code.
 tests/test_bundle.py checks the messages for the common cases; here every
 attack also proves, by spying on ``edgeclf.session.make_session``,
 ``onnxruntime.InferenceSession`` and the tokenizer builder, that the altered
-bytes never reached onnxruntime or a tokenizer. The socket-free prediction
-check lives in tests/test_import_purity.py (not duplicated here).
+bytes never reached onnxruntime or a tokenizer. Network and file-system
+privacy is checked with strace in tests/test_privacy_syscalls.py (not
+duplicated here).
 """
 
 from __future__ import annotations

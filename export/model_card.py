@@ -1,0 +1,150 @@
+"""Model cards: what a bundle was trained on, and under which terms (stdlib only).
+
+Every bundle's manifest carries a ``model_card`` object (``edgeclf info NAME``
+shows it) so that whoever ships a bundle can tell what data its weights and
+vocabulary derive from. The datasets the project trains on are described
+once here (source, citation, terms); NOTICE lists the same facts for the
+files in the wheel.
+
+- ``card(datasets, ...)``: a model card naming datasets from :data:`DATASETS`.
+- ``write_for_checkpoint(dir, card)`` / ``read_for_checkpoint(dir)``: the
+  project's training commands leave ``model_card.json`` in the checkpoint,
+  and ``edgeclf export albert`` copies it into the bundle. A checkpoint
+  without one (any Hugging Face checkpoint) gets a card that says the
+  training data was not recorded, rather than a guess.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+FILE = "model_card.json"
+
+DATASETS: dict[str, dict[str, str]] = {
+    "imdb": {
+        "name": "IMDB Large Movie Review Dataset v1.0 (aclImdb)",
+        "source": "https://ai.stanford.edu/~amaas/data/sentiment/",
+        "citation": "Maas et al., Learning Word Vectors for Sentiment Analysis, ACL-HLT 2011, pp. 142-150",
+        "terms": "distributed by its authors for research use, with the citation above requested; "
+        "the reviews are IMDb users' texts. Bundles carry weights and vocabulary statistics "
+        "derived from it, not the reviews themselves.",
+    },
+    "keras-imdb-word-index": {
+        "name": "keras.datasets.imdb word index (imdb_word_index.json)",
+        "source": "https://keras.io/api/datasets/imdb/ (keras.datasets.imdb.get_word_index)",
+        "citation": "Keras (Chollet et al.), built from the IMDB dataset above",
+        "terms": "distributed with Keras (Apache-2.0) as a download; a word -> frequency-rank list "
+        "derived from the IMDB reviews",
+    },
+    "weibo-rumor": {
+        "name": "Weibo rumor posts as used by EANN (train and test splits)",
+        "source": "Wang et al., EANN: Event Adversarial Neural Networks for Multi-Modal Fake News "
+        "Detection, KDD 2018 (posts collected by Jin et al., ACM MM 2017)",
+        "citation": "Wang et al., KDD 2018; Jin et al., ACM Multimedia 2017",
+        "terms": "research use (Sina Weibo users' posts); cite the papers. Bundles carry weights "
+        "derived from it, not the posts.",
+    },
+    "ced": {
+        "name": "CED: Chinese Rumor Dataset (original microblogs)",
+        "source": "Song et al., CED: Credible Early Detection of Social Media Rumors, 2018",
+        "citation": "Song et al., IEEE TKDE 2019 / arXiv:1811.04175",
+        "terms": "research use (Sina Weibo users' posts); cite the paper. Bundles carry weights "
+        "derived from it, not the posts.",
+    },
+    "bert-chinese-vocab": {
+        "name": "Chinese BERT WordPiece vocabulary (21,128 tokens, bert-base-chinese)",
+        "source": "https://github.com/google-research/bert (chinese_L-12_H-768_A-12)",
+        "citation": "Devlin et al., BERT, NAACL 2019",
+        "terms": "Apache-2.0 (google-research/bert)",
+    },
+}
+
+
+def card(
+    datasets: list[str],
+    *,
+    vocabulary: list[str] | None = None,
+    intended_use: str = "",
+    limitations: str = "",
+    notes: str = "",
+) -> dict[str, Any]:
+    """A model card naming the training data (keys of :data:`DATASETS`) and vocabulary sources."""
+    unknown = [d for d in [*datasets, *(vocabulary or [])] if d not in DATASETS]
+    if unknown:
+        raise KeyError(f"unknown datasets {unknown}; known: {', '.join(DATASETS)}")
+    out: dict[str, Any] = {
+        "training_data": [{"id": d, **DATASETS[d]} for d in datasets],
+        "vocabulary": [{"id": d, **DATASETS[d]} for d in (vocabulary or [])],
+    }
+    for key, value in (("intended_use", intended_use), ("limitations", limitations), ("notes", notes)):
+        if value:
+            out[key] = value
+    return out
+
+
+def unrecorded(source: str) -> dict[str, Any]:
+    """The card of a checkpoint that did not say what it was trained on."""
+    return {
+        "training_data": [],
+        "notes": f"training data not recorded in {source} (no {FILE}); see that checkpoint's own "
+        "model card before redistributing this bundle",
+    }
+
+
+def write_for_checkpoint(directory: str | Path, model_card: dict[str, Any]) -> Path:
+    path = Path(directory) / FILE
+    path.write_text(json.dumps(model_card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    return path
+
+
+def read_for_checkpoint(directory: str | Path) -> dict[str, Any]:
+    path = Path(directory) / FILE
+    if not path.is_file():
+        return unrecorded(Path(directory).name)
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict) or not isinstance(data.get("training_data"), list):
+        raise ValueError(f"{path}: a model card must be an object with a 'training_data' list")
+    return data
+
+
+IMDB_SENTIMENT_USE = (
+    "sentiment of English movie reviews (negative / positive); other domains and languages are "
+    "out of distribution"
+)
+ZH_RUMOR_USE = (
+    "flagging Chinese microblog posts that resemble rumors (real / fake) for human review; not a "
+    "fact-checker: it learned the style of 2012-2016 Weibo rumors, not the truth of claims"
+)
+
+
+def keras_imdb() -> dict[str, Any]:
+    return card(
+        ["imdb"],
+        vocabulary=["keras-imdb-word-index"],
+        intended_use=IMDB_SENTIMENT_USE,
+        notes="weights trained from scratch on the 25,000 IMDB training reviews (the TensorFlow "
+        "text-classification tutorial model); vocab.json: the 10,000 most frequent words of the Keras "
+        "word index",
+    )
+
+
+def albert_imdb() -> dict[str, Any]:
+    return card(
+        ["imdb"],
+        intended_use=IMDB_SENTIMENT_USE,
+        notes="ALBERT trained from scratch (no pre-trained weights); its 16,000-piece SentencePiece "
+        "vocabulary was learnt from the IMDB train + unlabeled reviews (pieces.json, charsmap.bin: "
+        "SentencePiece's nmt_nfkc normalization table, Apache-2.0)",
+    )
+
+
+def albert_zh_rumor() -> dict[str, Any]:
+    return card(
+        ["weibo-rumor", "ced"],
+        vocabulary=["bert-chinese-vocab"],
+        intended_use=ZH_RUMOR_USE,
+        notes="ALBERT trained from scratch on weibo_train + CED (deduplicated, weibo_test texts "
+        "removed), evaluated on weibo_test",
+    )
