@@ -14,17 +14,30 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
-__all__ = ["BundleError", "Classifier", "InputError", "Prediction", "__version__", "list_models", "load"]
+__all__ = [
+    "BundleError",
+    "Classifier",
+    "ClosedError",
+    "InputError",
+    "Prediction",
+    "__version__",
+    "list_models",
+    "load",
+    "load_async",
+]
 
 if TYPE_CHECKING:
+    from .background import load_async
     from .bundle import BundleError
-    from .classifier import Classifier, InputError, Prediction, load
+    from .classifier import Classifier, ClosedError, InputError, Prediction, load
 
 _LAZY = {
     "load": "classifier",
     "Classifier": "classifier",
     "Prediction": "classifier",
     "InputError": "classifier",
+    "ClosedError": "classifier",
+    "load_async": "background",
     "BundleError": "bundle",
 }
 
