@@ -44,10 +44,16 @@ HEAVY = ("torch", "tensorflow", "matplotlib", "transformers")
 @pytest.fixture(scope="module")
 def build(tmp_path_factory):
     work = tmp_path_factory.mktemp("freeze")
-    site = work / "site"
+    site, src = work / "site", work / "src"
     t0 = time.perf_counter()
+    # build from a copy of the sources: an in-tree build would leave build/ and *.egg-info in the checkout
+    src.mkdir()
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(ROOT / name, src / name)
+    for name in ("runtime", "export", "quantize"):
+        shutil.copytree(ROOT / name, src / name, ignore=shutil.ignore_patterns("__pycache__"))
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(ROOT)],
+        [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--target", str(site), str(src)],
         check=True,
         capture_output=True,
         timeout=600,
