@@ -442,11 +442,13 @@ def _models(args: argparse.Namespace) -> int:
                 else "accuracy not measured"
             )
             mem = v.get("memory")
-            mem_s = (
-                f"   RSS +{mem['first_mib']} MiB (+{mem['each_further_mib']} per further instance)"
-                if mem
-                else ""
-            )
+            mem_s = ""
+            if mem:
+                mem_s = (
+                    f"   RSS +{mem['first_mib']} MiB (+{mem['each_further_mib']} per further instance)"
+                    if mem["first_mib"] is not None
+                    else "   RSS not measurable here (needs /proc)"
+                )
             print(f"    {vname:<12} {v['size_bytes'] / 1024:8.0f} KiB   {acc_s}{mem_s}")
     return EXIT_OK
 
