@@ -8,7 +8,7 @@ each answer against the model run directly, and screenshots the window
 (``xwd | xwdtopnm | pnmtopng``). ``EDGECLF_SCREENSHOT=docs/img/desktop-app.png``
 also writes the screenshot there (how the README's image is made).
 
-Needs Debian's xvfb, xdotool, x11-apps and netpbm (CI installs them).
+Needs Debian's xvfb (+ xfonts-base), xdotool, x11-apps and netpbm (CI installs them).
 """
 
 from __future__ import annotations

@@ -10,7 +10,7 @@ frozen executable must find every bundle inside itself, verify its checksums
 probabilities the same script gives unfrozen, without TensorFlow, PyTorch or
 matplotlib copied in even when the build environment has them (CI's has).
 
-About 45 s on 2 shared cores (pip install 10 s, PyInstaller 30 s).
+About 50 to 70 s on 2 shared cores (pip install 10 to 16 s, PyInstaller 26 to 45 s).
 Needs PyInstaller: ``pip install 'edgeclf[desktop]'`` (CI installs it).
 """
 
