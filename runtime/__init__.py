@@ -20,11 +20,22 @@ from typing import TYPE_CHECKING, Any
 from ._ort import apply_privacy_defaults
 
 __version__ = "0.1.0"
-__all__ = ["BundleError", "Classifier", "InputError", "Prediction", "__version__", "list_models", "load"]
+__all__ = [
+    "BundleError",
+    "Classifier",
+    "ClosedError",
+    "InputError",
+    "Prediction",
+    "__version__",
+    "list_models",
+    "load",
+    "load_async",
+]
 
 if TYPE_CHECKING:
+    from .background import load_async
     from .bundle import BundleError
-    from .classifier import Classifier, InputError, Prediction, load
+    from .classifier import Classifier, ClosedError, InputError, Prediction, load
 
 apply_privacy_defaults()  # onnxruntime reads its telemetry switch once, when imported
 
@@ -33,6 +44,8 @@ _LAZY = {
     "Classifier": "classifier",
     "Prediction": "classifier",
     "InputError": "classifier",
+    "ClosedError": "classifier",
+    "load_async": "background",
     "BundleError": "bundle",
 }
 

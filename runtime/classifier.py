@@ -31,6 +31,10 @@ DEFAULT_MAX_CHARS = 32 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 64
 
 
+class ClosedError(RuntimeError):
+    """The classifier was closed (:meth:`Classifier.close`); load the model again to predict."""
+
+
 class InputError(ValueError):
     """A text cannot be classified (not a string, too long ...)."""
 
@@ -84,6 +88,7 @@ class Classifier:
         self.tokenizer: Tokenizer = build(
             manifest.tokenizer.kind, files, manifest.tokenizer.config, self.max_length
         )
+        self._pad_id = self.tokenizer.pad_id  # kept: padding must not need the tokenizer after close()
         model_bytes = bundle.read_verified(self.variant.file)
         self.session = make_session(
             model_bytes, providers=providers, threads=threads, **(session_options or {})
@@ -102,6 +107,35 @@ class Classifier:
     def __repr__(self) -> str:
         return (
             f"Classifier({self.manifest.name!r}, variant={self.variant.name!r}, providers={self.providers})"
+        )
+
+    # ------------------------------------------------------------ lifetime
+
+    def close(self) -> None:
+        """Free the ONNX session and the tokenizer's tables; later predictions raise :class:`ClosedError`.
+
+        Idempotent. A prediction already running on another thread finishes
+        normally (it holds its own reference to the session); memory comes
+        back when the last such call returns. ``with edgeclf.load(...) as clf:``
+        closes on leaving the block.
+        """
+        self.session = None
+        self.tokenizer = None  # type: ignore[assignment]
+
+    @property
+    def closed(self) -> bool:
+        return self.session is None
+
+    def __enter__(self) -> Classifier:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _closed_error(self) -> ClosedError:
+        return ClosedError(
+            f"classifier {self.manifest.name!r} (variant {self.variant.name!r}) is closed; "
+            "load the model again with edgeclf.load()"
         )
 
     # ------------------------------------------------------------ public API
@@ -125,6 +159,9 @@ class Classifier:
 
     def predict_proba(self, texts: Iterable[str] | str) -> np.ndarray:
         """Probabilities, shape ``(n_texts, n_labels)``, in input order."""
+        tokenizer = self.tokenizer
+        if tokenizer is None:
+            raise self._closed_error()
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
@@ -133,7 +170,7 @@ class Classifier:
                 raise InputError(i, f"expected str, got {type(t).__name__}")
             if len(t) > self.max_chars:
                 raise InputError(i, f"{len(t):,} characters exceeds max_chars={self.max_chars:,}")
-        return self.proba_from_ids(self.tokenizer.encode_batch(texts))
+        return self.proba_from_ids(tokenizer.encode_batch(texts))
 
     def proba_from_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
         """Run already-tokenized sequences (lets profilers time the two halves apart)."""
@@ -152,12 +189,14 @@ class Classifier:
     # ------------------------------------------------------------ internals
 
     def _run(self, seqs: list[Sequence[int]]) -> np.ndarray:
-        feeds = self._feeds(seqs)
-        raw = self.session.run([self._output_name], feeds)[0]
+        session = self.session
+        if session is None:
+            raise self._closed_error()
+        raw = session.run([self._output_name], self._feeds(seqs))[0]
         return self._to_proba(np.asarray(raw, dtype=np.float32))
 
     def _feeds(self, seqs: list[Sequence[int]]) -> dict[str, np.ndarray]:
-        ids, mask = pad(seqs, self.manifest.max_length if self._fixed else None, self.tokenizer.pad_id)
+        ids, mask = pad(seqs, self.manifest.max_length if self._fixed else None, self._pad_id)
         if self._id_map is not None:
             if ids.size and int(ids.max()) >= len(self._id_map):
                 raise ValueError(

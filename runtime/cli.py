@@ -108,6 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("models", help="list the embedded models and their metrics")
     p.add_argument("--json", action="store_true")
+    p.add_argument("--memory", action="store_true", help="also measure each variant's RSS in a fresh process")
 
     p = sub.add_parser("info", help="show a bundle's manifest (verified)")
     p.add_argument("model", nargs="?", default="keras-imdb")
@@ -419,6 +420,11 @@ def _models(args: argparse.Namespace) -> int:
                 "description": m.description,
             }
         )
+        if args.memory:
+            from .footprint import model_memory
+
+            for vname, v in entries[-1]["variants"].items():
+                v["memory"] = model_memory(name, vname)
     if args.json:
         print(json.dumps(entries, indent=2))
         return EXIT_OK
@@ -435,7 +441,15 @@ def _models(args: argparse.Namespace) -> int:
                 if isinstance(acc, float)
                 else "accuracy not measured"
             )
-            print(f"    {vname:<12} {v['size_bytes'] / 1024:8.0f} KiB   {acc_s}")
+            mem = v.get("memory")
+            mem_s = ""
+            if mem:
+                mem_s = (
+                    f"   RSS +{mem['first_mib']} MiB (+{mem['each_further_mib']} per further instance)"
+                    if mem["first_mib"] is not None
+                    else "   RSS not measurable here (needs /proc)"
+                )
+            print(f"    {vname:<12} {v['size_bytes'] / 1024:8.0f} KiB   {acc_s}{mem_s}")
     return EXIT_OK
 
 

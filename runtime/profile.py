@@ -44,7 +44,6 @@ import platform
 import random
 import statistics
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -53,7 +52,7 @@ from typing import Any
 
 import numpy as np
 
-from . import __version__
+from . import __version__, footprint
 from . import bundle as _bundle
 from .classifier import Classifier
 from .session import PROVIDER_ALIASES, available_providers, choose_providers, make_session
@@ -450,71 +449,37 @@ def measure(clf: Classifier, batches: Sequence[Sequence[str]], settings: Profile
     }
 
 
-COLD_START_SCRIPT = r"""
-import json, sys, time
-t0 = time.perf_counter()
-import edgeclf, numpy, onnxruntime
-t1 = time.perf_counter()
-a = json.loads(sys.argv[1])
-clf = edgeclf.load(a["model"], variant=a["variant"], providers=a["provider"], threads=a["threads"])
-t2 = time.perf_counter()
-clf.predict_proba([a["text"]])
-t3 = time.perf_counter()
-rss = None
-try:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmHWM:"):
-                rss = int(line.split()[1]) * 1024
-except OSError:
-    pass
-if rss is None:
-    try:
-        import resource
-        r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        rss = r if sys.platform == "darwin" else r * 1024
-    except ImportError:
-        pass
-print(json.dumps({"import_s": t1 - t0, "load_s": t2 - t1, "first_predict_s": t3 - t2, "peak_rss_bytes": rss}))
-"""
-
-
 def cold_start(model: str, variant: str, provider: str, threads: int | None, text: str, runs: int) -> dict:
-    """Median wall time of fresh ``python -c`` processes: import, load, first prediction.
+    """Median of fresh processes: import, load, first prediction, and memory (edgeclf.footprint).
 
     A subprocess is the only honest way to measure it: in this process
     numpy, onnxruntime and the bundle's pages are already warm. Peak RSS is
-    the child's high-water mark (VmHWM, else ``ru_maxrss``).
+    the child's high-water mark; ``load_rss_mib`` what loading the model
+    added to RSS, from one more child that measures memory only (its extra
+    load and close would distort the timings).
     """
-    arg = json.dumps(
-        {"model": model, "variant": variant, "provider": provider, "threads": threads, "text": text}
-    )
-    walls: list[float] = []
     inner: list[dict[str, Any]] = []
-    for _ in range(runs):
-        t = time.perf_counter()
-        r = subprocess.run(
-            [sys.executable, "-c", COLD_START_SCRIPT, arg], capture_output=True, text=True, timeout=600
-        )
-        wall = time.perf_counter() - t
-        if r.returncode != 0:
-            tail = (r.stderr.strip().splitlines() or ["no output"])[-1]
-            return {"runs": len(walls), "error": f"cold-start subprocess failed: {tail}"}
-        walls.append(wall)
-        inner.append(json.loads(r.stdout.strip().splitlines()[-1]))
+    try:
+        for _ in range(runs):
+            inner.append(footprint.fresh_process(model, variant, provider, threads, text))
+        mem = footprint.fresh_process(model, variant, provider, threads, text, memory=True) if runs else {}
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return {"runs": len(inner), "error": f"cold-start subprocess failed: {exc}"}
 
     def med(key: str) -> float:
         return statistics.median(x[key] for x in inner) * 1000
 
     rss = [x["peak_rss_bytes"] for x in inner if x["peak_rss_bytes"]]
+    load = mem.get("load_bytes")
     return {
         "runs": runs,
-        "wall_ms": statistics.median(walls) * 1000,
-        "wall_ms_all": [w * 1000 for w in walls],
+        "wall_ms": med("wall_s"),
+        "wall_ms_all": [x["wall_s"] * 1000 for x in inner],
         "import_ms": med("import_s"),
         "load_ms": med("load_s"),
         "first_predict_ms": med("first_predict_s"),
         "peak_rss_mib": max(rss) / 2**20 if rss else None,
+        "load_rss_mib": load / 2**20 if load is not None else None,
     }
 
 
@@ -825,12 +790,13 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append("")
     head2 = (
         f"{'variant':<10} {'provider':<8} {'thr':>3} {'size KiB':>9} {'session ms':>10}"
-        f" {'cold ms':>8} {'import':>7} {'load':>7} {'first':>7} {'peak RSS MiB':>12}"
+        f" {'cold ms':>8} {'import':>7} {'load':>7} {'first':>7} {'peak RSS MiB':>12} {'load MiB':>8}"
     )
     cold_runs = s["cold_runs"]
     lines.append(
         f"sessions: creation (median of {SESSION_CREATE_REPEATS}); cold start = fresh python process: "
-        f"import, load, first prediction (median of {cold_runs})"
+        f"import, load, first prediction (median of {cold_runs}); load MiB = RSS added by loading "
+        "the model (edgeclf.footprint)"
     )
     lines += [head2, "-" * len(head2)]
     for x in result["sessions"]:
@@ -841,7 +807,7 @@ def format_table(result: dict[str, Any]) -> str:
             tail = (
                 f" {_fmt(c.get('wall_ms'), '.0f'):>8} {_fmt(c.get('import_ms'), '.0f'):>7}"
                 f" {_fmt(c.get('load_ms'), '.0f'):>7} {_fmt(c.get('first_predict_ms'), '.1f'):>7}"
-                f" {_fmt(c.get('peak_rss_mib'), '.1f'):>12}"
+                f" {_fmt(c.get('peak_rss_mib'), '.1f'):>12} {_fmt(c.get('load_rss_mib'), '.1f'):>8}"
             )
         lines.append(
             f"{x['variant']:<10} {x['provider']:<8} {x['threads']:>3} {x['model_bytes'] / 1024:>9.0f}"
