@@ -222,6 +222,36 @@ def parity(
 # ------------------------------------------------------------------ bundle
 
 
+#: fp16 vs fp32, largest probability difference allowed on the parity texts (labels must agree)
+FP16_TOLERANCE = 5e-3
+
+
+def float_parity(
+    fp32: Path, other: Path, tokenizer: Any, texts: Sequence[str], max_length: int
+) -> dict[str, Any]:
+    """Probabilities of two ONNX files of one model on the same texts (CPU provider)."""
+    import numpy as np
+    ort = import_onnxruntime()
+
+    enc = [tokenizer.encode(t, truncation=True, max_length=max_length) for t in texts]
+    probs = []
+    for path in (fp32, other):
+        sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+        rows = []
+        for seq in enc:  # one at a time: no padding effects in the comparison
+            ids = np.asarray([seq], dtype=np.int64)
+            logits = sess.run(None, {"input_ids": ids, "attention_mask": np.ones_like(ids)})[0]
+            e = np.exp(logits - logits.max(axis=1, keepdims=True))
+            rows.append(e / e.sum(axis=1, keepdims=True))
+        probs.append(np.concatenate(rows))
+    a, b = probs
+    return {
+        "texts": len(texts),
+        "max_abs_prob_diff": round(float(np.abs(a - b).max()), 6),
+        "label_agreement": float((a.argmax(1) == b.argmax(1)).mean()),
+    }
+
+
 def export_albert(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -236,6 +266,7 @@ def export_albert(
     eval_dataset: str = "",
     eval_command: str = "",
     int8: bool = True,
+    fp16: bool = True,
     default_variant: str = "int8",
     log: Callable[[str], None] = print,
     card: dict[str, Any] | None = None,
@@ -307,8 +338,26 @@ def export_albert(
         root,
         "fp32",
         "model.onnx",
+        precision="fp32",
         description="torch.onnx export, float32, shared weights stored once",
     )
+    if fp16:
+        from edgeclf.quantize.fp16 import to_fp16
+
+        to_fp16(root / "model.onnx", root / "model.fp16.onnx")
+        half = float_parity(root / "model.onnx", root / "model.fp16.onnx", reference, texts, max_length)
+        log(f"fp16 vs fp32: {half}")
+        if half["label_agreement"] < 1.0 or half["max_abs_prob_diff"] > FP16_TOLERANCE:
+            raise RuntimeError(f"fp16 variant does not match fp32 within {FP16_TOLERANCE}: {half}")
+        bundle_writer.add_variant(
+            manifest,
+            root,
+            "fp16",
+            "model.fp16.onnx",
+            precision="fp16",
+            metrics={"parity_vs_fp32": half},
+            description="float16 weights and math (GPUs), float32 inputs/outputs",
+        )
     if int8:
         quantize_weights(root / "model.onnx", root / "model.int8.onnx")
         bundle_writer.add_variant(
@@ -316,9 +365,16 @@ def export_albert(
             root,
             "int8",
             "model.int8.onnx",
+            precision="int8",
             default=default_variant == "int8",
             description="dynamic int8: every MatMul and the embeddings",
         )
+    # auto: a float variant on CUDA (fp16 where shipped), int8 on CPUs (issue 12's measurements)
+    prefs = {}
+    if "fp16" in manifest["variants"] or "fp32" in manifest["variants"]:
+        prefs["cuda"] = "fp16" if "fp16" in manifest["variants"] else "fp32"
+    prefs["cpu"] = "int8" if "int8" in manifest["variants"] else "fp32"
+    manifest["provider_variants"] = prefs
     bundle_writer.save(root, manifest)
     if eval_texts is not None and eval_labels is not None:
         from .keras_imdb import machine_description

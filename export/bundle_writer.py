@@ -76,12 +76,15 @@ def add_variant(
     description: str = "",
     default: bool = False,
     id_map: str | None = None,
+    precision: str = "",
 ) -> None:
     manifest["variants"][name] = {
         "file": ref(root, relpath),
         "description": description,
         "metrics": metrics or {},
     }
+    if precision:  # "fp32" / "fp16" / "int8": what ``providers="auto"`` reasons about
+        manifest["variants"][name]["precision"] = precision
     if id_map is not None:  # vocabulary-pruned variant: tokenizer id -> embedding row
         manifest["variants"][name]["id_map"] = ref(root, id_map)
     if default or not manifest["default_variant"]:
@@ -115,6 +118,9 @@ def drop_variants(root: Path, names: list[str]) -> dict[str, Any]:
         if manifest["default_variant"] == name:
             raise ValueError(f"cannot drop the default variant {name!r}")
         (root / variant["file"]["path"]).unlink(missing_ok=True)
+        prefs = manifest.get("provider_variants", {})
+        for prov in [p for p, v in prefs.items() if v == name]:
+            del prefs[prov]
         manifest["extra"].setdefault("measured_not_shipped", {})[name] = {
             "description": variant.get("description", ""),
             "size": variant["file"]["size"],

@@ -49,6 +49,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     a.add_argument("--eval-limit", type=int, default=None)
     a.add_argument("--no-int8", action="store_true")
+    a.add_argument("--no-fp16", action="store_true", help="skip the fp16 (GPU) variant")
     t = sub.add_parser(
         "albert-train", help="train the project's own ALBERT (SentencePiece + PyTorch) on IMDB"
     )
@@ -183,6 +184,7 @@ def _albert(args: argparse.Namespace) -> int:
         eval_command=command,
         parity_texts=parity_texts,
         int8=not args.no_int8,
+        fp16=not args.no_fp16,
         default_variant="fp32" if args.no_int8 else "int8",
     )
     return 0

@@ -59,6 +59,8 @@ class Variant:
     description: str = ""
     #: vocabulary-pruned variants: little-endian int32 array, tokenizer id -> model row
     id_map: FileRef | None = None
+    #: weight precision: "fp32", "fp16", "int8" ("" when the manifest does not say)
+    precision: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,6 +87,9 @@ class Manifest:
     extra: dict[str, Any] = field(default_factory=dict)
     #: training data and vocabulary sources with their terms (``training_data``: a list)
     model_card: dict[str, Any] = field(default_factory=dict)
+    #: provider ("cpu", "cuda" ...) -> the variant to run there, in order of preference.
+    #: Written by the exporter from measurements; ``providers="auto"`` only picks from it.
+    provider_variants: dict[str, str] = field(default_factory=dict)
 
     def variant(self, name: str | None) -> Variant:
         key = name or self.default_variant
@@ -243,12 +248,17 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
             id_map=_file_ref(v.raw("id_map"), f"variants.{vname}.id_map", root)
             if "id_map" in vdata
             else None,
+            precision=v.str("precision", default=""),
         )
     if not variants:
         raise BundleError("variants: at least one variant is required")
     default_variant = obj.str("default_variant")
     if default_variant not in variants:
         raise BundleError(f"default_variant {default_variant!r} is not among the variants")
+    provider_variants = {str(k).lower(): v for k, v in obj.dict("provider_variants", default={}).items()}
+    for prov, vname in provider_variants.items():
+        if not isinstance(vname, str) or vname not in variants:
+            raise BundleError(f"provider_variants.{prov}: {vname!r} is not among the variants")
     output_kind = obj.str("output_kind")
     if output_kind not in ("sigmoid", "logits"):
         raise BundleError(f"output_kind must be 'sigmoid' or 'logits', not {output_kind!r}")
@@ -275,6 +285,7 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         description=obj.str("description", default=""),
         extra=obj.dict("extra", default={}),
         model_card=_model_card(obj.dict("model_card", default={})),
+        provider_variants=provider_variants,
     )
 
 

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from . import bundle as _bundle
-from .session import make_session
+from .session import make_session, select
 from .tokenizers import Tokenizer, build
 
 #: Texts longer than this (in characters) are refused rather than tokenized:
@@ -70,7 +70,8 @@ class Classifier:
         manifest = bundle.manifest
         self.bundle = bundle
         self.manifest = manifest
-        self.variant = manifest.variant(variant)
+        chosen_providers, variant_name = select(manifest, providers, variant)
+        self.variant = manifest.variant(variant_name)
         self.labels = manifest.labels
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -91,7 +92,7 @@ class Classifier:
         self._pad_id = self.tokenizer.pad_id  # kept: padding must not need the tokenizer after close()
         model_bytes = bundle.read_verified(self.variant.file)
         self.session = make_session(
-            model_bytes, providers=providers, threads=threads, **(session_options or {})
+            model_bytes, providers=chosen_providers, threads=threads, **(session_options or {})
         )
         self.providers = self.session.get_providers()
         self._input_names = [i.name for i in manifest.inputs]
@@ -103,6 +104,11 @@ class Classifier:
             self._id_map = np.frombuffer(bundle.read_verified(self.variant.id_map), dtype="<i4").astype(
                 np.int64
             )
+
+    @property
+    def runs_on(self) -> str:
+        """What actually runs: ``"<variant> on <provider>"`` (e.g. ``"int8 on CPU"``)."""
+        return f"{self.variant.name} on {self.providers[0].removesuffix('ExecutionProvider')}"
 
     def __repr__(self) -> str:
         return (
@@ -255,7 +261,8 @@ def load(
 ) -> Classifier:
     """Load an embedded model by name, or a bundle directory, verified.
 
-    ``variant``: ``"fp32"``, ``"int8"`` ... (default: the bundle's default).
+    ``variant``: ``"fp32"``, ``"fp16"``, ``"int8"`` ... (default: what the
+    bundle prefers on the chosen provider, see :func:`edgeclf.session.select`).
     ``providers``: ``"auto"``, ``"cpu"``, ``"cuda"`` or a list of onnxruntime
     provider names. ``threads``: intra-op threads (default: onnxruntime's).
     ``session_options``: extra keywords for :func:`edgeclf.session.make_session`

@@ -1,9 +1,15 @@
 """ONNX Runtime sessions: provider choice and session options in one place.
 
-Providers: ``"auto"`` takes CUDA when the installed onnxruntime offers it
-(``onnxruntime-gpu``) and the CPU otherwise. Asking for ``"cuda"`` where it is
-absent is an error, never a silent fallback, so a benchmark or a deployment
-cannot quietly measure the wrong device.
+Provider and variant are chosen together (:func:`select`): the fastest
+variant on a CPU (int8) is the slowest on a GPU (its integer kernels fall
+back to the CPU, with copies in between: 15-26x slower than fp32 on an H200,
+issue 12). A bundle's manifest says which variant to run on which provider
+(``provider_variants``, in order of preference, written by the exporter);
+``"auto"`` takes the first provider there that this onnxruntime offers. A
+model too small to gain from a GPU lists only ``cpu``, so ``auto`` keeps it
+there. An explicit ``variant=`` or ``providers=`` always wins. Asking for
+``"cuda"`` where it is absent is an error, never a silent fallback, so a
+benchmark or a deployment cannot quietly measure the wrong device.
 
 Threads: ``threads=None`` lets onnxruntime use its default (one per physical
 core). Spinning is off by default: an app that holds several models, or
@@ -37,9 +43,57 @@ def available_providers() -> list[str]:
     return list(ort.get_available_providers())
 
 
-def choose_providers(providers: str | Sequence[str] | None = "auto") -> list[str]:
+def _short(provider: str) -> str:
+    full = PROVIDER_ALIASES.get(provider.lower(), provider)
+    for short, name in PROVIDER_ALIASES.items():
+        if name == full:
+            return short
+    return full
+
+
+def select(
+    manifest: Any,
+    providers: str | Sequence[str] | None = "auto",
+    variant: str | None = None,
+    available: Sequence[str] | None = None,
+) -> tuple[list[str], str]:
+    """Choose ``(provider list, variant name)`` for a bundle's manifest.
+
+    - explicit providers: those (checked), with the variant the manifest
+      prefers for the first of them, else ``variant``, else the default;
+    - ``auto``: the first of the manifest's ``provider_variants`` this
+      onnxruntime offers (with ``variant`` given, the first whose preference is
+      a variant of the same precision class: float on GPUs, int8 on CPUs);
+      bundles without ``provider_variants`` run their default on the CPU.
+    """
+    available = list(available if available is not None else available_providers())
+    prefs: dict[str, str] = dict(getattr(manifest, "provider_variants", {}) or {})
+    if providers is not None and providers != "auto":
+        chosen = choose_providers(providers, available)
+        return chosen, variant or prefs.get(_short(chosen[0])) or manifest.default_variant
+    offered = {_short(p) for p in available}
+    if variant is None:
+        for prov, vname in prefs.items():
+            if prov in offered:
+                return choose_providers(prov, available), vname
+        return ["CPUExecutionProvider"], manifest.default_variant
+    is_int = _is_integer(manifest.variant(variant))
+    for prov, vname in prefs.items():
+        if prov in offered and _is_integer(manifest.variants[vname]) == is_int:
+            return choose_providers(prov, available), variant
+    return ["CPUExecutionProvider"], variant
+
+
+def _is_integer(variant: Any) -> bool:
+    """int8 weights (the manifest's ``precision``; older bundles: the variant's name)."""
+    return (variant.precision or variant.name).split("-")[-1].startswith("int")
+
+
+def choose_providers(
+    providers: str | Sequence[str] | None = "auto", available: Sequence[str] | None = None
+) -> list[str]:
     """Map user words (``auto``, ``cpu``, ``cuda``, or full names) to a provider list."""
-    available = available_providers()
+    available = list(available if available is not None else available_providers())
     if providers is None or providers == "auto":
         chosen = ["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []
         return [*chosen, "CPUExecutionProvider"]
@@ -90,4 +144,29 @@ def make_session(
     except KeyError:
         raise ValueError(f"graph_optimization must be one of {', '.join(levels)}") from None
     opts.log_severity_level = 3
-    return ort.InferenceSession(model, sess_options=opts, providers=choose_providers(providers))
+    chosen = choose_providers(providers)
+    accelerated = [p for p in chosen if p != "CPUExecutionProvider"]
+    if "CUDAExecutionProvider" in accelerated and hasattr(ort, "preload_dlls"):
+        # onnxruntime-gpu finds CUDA/cuDNN from the nvidia-* pip packages only after this
+        try:
+            ort.preload_dlls()
+        except Exception:  # a system CUDA may still be found; the check below decides
+            pass
+    session = ort.InferenceSession(model, sess_options=opts, providers=chosen)
+    missing = [p for p in accelerated if p not in session.get_providers()]
+    if missing:  # onnxruntime quietly falls back to the CPU when a provider fails to load
+        raise ProviderError(
+            f"{', '.join(missing)} could not be initialized (onnxruntime fell back to the CPU): "
+            + _accelerator_hint(missing)
+        )
+    return session
+
+
+def _accelerator_hint(missing: Sequence[str]) -> str:
+    if "CUDAExecutionProvider" in missing:
+        return (
+            "no usable NVIDIA GPU, or CUDA / cuDNN libraries missing. Install them with "
+            "pip install 'onnxruntime-gpu[cuda,cudnn]' (or a system CUDA 12/13 + cuDNN 9), "
+            "and check nvidia-smi; see docs/gpu.md"
+        )
+    return "see the provider's onnxruntime documentation"
