@@ -231,6 +231,7 @@ def float_parity(
 ) -> dict[str, Any]:
     """Probabilities of two ONNX files of one model on the same texts (CPU provider)."""
     import numpy as np
+
     ort = import_onnxruntime()
 
     enc = [tokenizer.encode(t, truncation=True, max_length=max_length) for t in texts]

@@ -241,7 +241,7 @@ def finetune(
     rng = random.Random(seed)
     model = transformers.AlbertForSequenceClassification(config)
     if init_state is not None:
-        missing, unexpected = model.albert.load_state_dict(init_state, strict=False)
+        missing, _unexpected = model.albert.load_state_dict(init_state, strict=False)
         bad = [k for k in missing if "pooler" not in k]
         if bad:
             raise RuntimeError(f"pre-trained weights do not fit: missing {bad[:5]}")

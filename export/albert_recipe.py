@@ -162,7 +162,6 @@ def train(lang: str, work: Path, out: Path, *, experiment: str = "main", **kw: A
     tok_s = time.perf_counter() - t0
     train_idx, val_idx = teacher.split_indices(len(texts), VALIDATION[lang], SEED)
     labels_names = ["negative", "positive"] if lang == "en" else ["real", "fake"]
-    tok = _tokenizer(lang, max_length)
     config = loops.albert_config(
         vocab_size=_vocab_size(lang), labels=labels_names, max_length=max_length, **shape
     )

@@ -19,6 +19,7 @@ batch job gains from them.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -148,10 +149,8 @@ def make_session(
     accelerated = [p for p in chosen if p != "CPUExecutionProvider"]
     if "CUDAExecutionProvider" in accelerated and hasattr(ort, "preload_dlls"):
         # onnxruntime-gpu finds CUDA/cuDNN from the nvidia-* pip packages only after this
-        try:
+        with contextlib.suppress(Exception):  # a system CUDA may still be found: checked below
             ort.preload_dlls()
-        except Exception:  # a system CUDA may still be found; the check below decides
-            pass
     session = ort.InferenceSession(model, sess_options=opts, providers=chosen)
     missing = [p for p in accelerated if p not in session.get_providers()]
     if missing:  # onnxruntime quietly falls back to the CPU when a provider fails to load

@@ -85,7 +85,7 @@ def test_bundles_without_preferences_run_their_default_on_the_cpu(tmp_path):
 
 
 def test_manifest_preferences_must_name_existing_variants(tmp_path):
-    with pytest.raises(bundle.BundleError, match="provider_variants.cuda"):
+    with pytest.raises(bundle.BundleError, match=r"provider_variants\.cuda"):
         manifest_with(tmp_path, "albert-imdb", {"cuda": "nope"})
 
 
