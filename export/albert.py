@@ -36,7 +36,7 @@ import numpy as np
 from edgeclf._ort import import_onnxruntime
 
 from . import bundle_writer, model_card, require
-from .albert_train import ARCH_KEYS
+from .albert_loops import ARCH_KEYS
 
 os.environ.setdefault("USE_TF", "0")  # transformers would otherwise import TensorFlow when present
 os.environ.setdefault("USE_TORCH", "1")

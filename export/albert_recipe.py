@@ -235,6 +235,11 @@ def _copy_tokenizer_files(lang: str, out: Path) -> None:
     name = "albert-imdb" if lang == "en" else "albert-zh-rumor"
     candidates = [Path(__file__).resolve().parents[1] / "checkpoints" / name, Path("checkpoints") / name]
     src = next((c for c in candidates if c.is_dir()), candidates[-1])
+    from . import model_card
+
+    model_card.write_for_checkpoint(
+        out, model_card.albert_imdb() if lang == "en" else model_card.albert_zh_rumor()
+    )
     for name in TOKENIZER_FILES[lang]:
         if (src / name).is_file() and (src / name).resolve() != (out / name).resolve():
             shutil.copyfile(src / name, out / name)

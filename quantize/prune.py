@@ -42,7 +42,7 @@ def importance(
 ) -> tuple[Any, Any]:
     """(head scores [heads], FFN neuron scores [intermediate]) on a calibration set."""
     torch = require("torch", "pruning")
-    from edgeclf.export.albert_train import _tensor_batch
+    from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
 
     cfg = model.config
     layer = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
@@ -208,7 +208,7 @@ def accuracy(
     model: Any, data: tuple[Sequence[Sequence[int]], Sequence[int]], batch_size: int = 128, id_map: Any = None
 ) -> float:
     torch = require("torch", "pruning")
-    from edgeclf.export.albert_train import _tensor_batch
+    from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
 
     model.eval()
     seqs, labels = data
@@ -244,7 +244,9 @@ def recover(
     student the remapped ones.
     """
     torch = require("torch", "pruning")
-    from edgeclf.export.albert_train import _batches, _tensor_batch, optimizer_step
+    from edgeclf.export.albert_loops import batches as _batches
+    from edgeclf.export.albert_loops import optimizer_step
+    from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
 
     rng = random.Random(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
