@@ -380,9 +380,17 @@ def prune_into_bundle(
         desc += (
             f"; vocabulary {shape['vocab']} tokens (seen >= {vocab_min_count} times in the training texts)"
         )
-    bundle_writer.add_variant(manifest, root, name, fp32, description=f"pruned: {desc}", id_map=id_map_rel)
     bundle_writer.add_variant(
-        manifest, root, f"{name}-int8", q8, description=f"pruned + dynamic int8: {desc}", id_map=id_map_rel
+        manifest, root, name, fp32, description=f"pruned: {desc}", id_map=id_map_rel, precision="fp32"
+    )
+    bundle_writer.add_variant(
+        manifest,
+        root,
+        f"{name}-int8",
+        q8,
+        description=f"pruned + dynamic int8: {desc}",
+        id_map=id_map_rel,
+        precision="int8",
     )
     manifest["extra"].setdefault("pruning", {})[name] = report
     bundle_writer.save(root, manifest)

@@ -61,6 +61,8 @@ class Variant:
     id_map: FileRef | None = None
     #: weight precision: "fp32", "fp16", "int8" ("" when the manifest does not say)
     precision: str = ""
+    #: softmax temperature fitted on validation data (calibration); logits are divided by it
+    temperature: float = 1.0
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,7 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
             if "id_map" in vdata
             else None,
             precision=v.str("precision", default=""),
+            temperature=_temperature(vdata.get("temperature", 1.0), f"variants.{vname}.temperature"),
         )
     if not variants:
         raise BundleError("variants: at least one variant is required")
@@ -287,6 +290,12 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         model_card=_model_card(obj.dict("model_card", default={})),
         provider_variants=provider_variants,
     )
+
+
+def _temperature(value: Any, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.01 <= value <= 100:
+        raise BundleError(f"{where}: expected a number between 0.01 and 100")
+    return float(value)
 
 
 def _model_card(card: dict[str, Any]) -> dict[str, Any]:

@@ -66,12 +66,17 @@ class Classifier:
         max_chars: int = DEFAULT_MAX_CHARS,
         session_options: dict[str, Any] | None = None,
         max_length: int | None = None,
+        temperature: float | None = None,
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
         self.manifest = manifest
         chosen_providers, variant_name = select(manifest, providers, variant)
         self.variant = manifest.variant(variant_name)
+        #: logits are divided by this before the softmax (the variant's fitted calibration)
+        self.temperature = float(temperature if temperature is not None else self.variant.temperature)
+        if not self.temperature > 0:
+            raise ValueError("temperature must be > 0")
         self.labels = manifest.labels
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
@@ -225,6 +230,8 @@ class Classifier:
             p = raw.reshape(len(raw), -1)[:, 0].astype(np.float32)
             p = np.clip(p, 0.0, 1.0)
             return np.stack([1.0 - p, p], axis=1)
+        if self.temperature != 1.0:
+            raw = raw / self.temperature
         z = raw - raw.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
@@ -258,6 +265,7 @@ def load(
     max_chars: int = DEFAULT_MAX_CHARS,
     session_options: dict[str, Any] | None = None,
     max_length: int | None = None,
+    temperature: float | None = None,
 ) -> Classifier:
     """Load an embedded model by name, or a bundle directory, verified.
 
@@ -269,6 +277,8 @@ def load(
     (``spinning``, ``inter_threads``, ``graph_optimization``).
     ``max_length``: truncate texts to fewer tokens than the bundle allows
     (transformer bundles only): faster, usually a little less accurate.
+    ``temperature``: softmax temperature for logit bundles (default: the one
+    the variant's manifest fitted on validation data, else 1.0, i.e. none).
     """
     return Classifier(
         _bundle.open_bundle(name_or_path),
@@ -279,4 +289,5 @@ def load(
         max_chars=max_chars,
         session_options=session_options,
         max_length=max_length,
+        temperature=temperature,
     )

@@ -1,0 +1,282 @@
+"""Every model against the baselines, on the same full test sets (issue 11).
+
+    python benchmarks/model_table.py [--old-bundles DIR] [--write-manifests]
+
+- English: all 25,000 IMDB test reviews. Chinese: the 586 non-empty
+  weibo_test posts, plus the source hold-out (trained on Weibo posts only,
+  tested on CED posts that occur in no Weibo file).
+- Baselines: the Keras tutorial model (embedded), TF-IDF + logistic
+  regression n-gram models trained on the same training split (word 1-2-grams
+  for English, character 1-3-grams for Chinese; ``export/teacher.py``), and
+  the previous ALBERTs (``--old-bundles``: the bundles as they were before
+  this round, e.g. extracted from git).
+- Per model: accuracy (and fake-class F1 for Chinese), expected calibration
+  error (15 equal-width confidence bins), shipped file size, and batch-1
+  latency at 128 tokens (1 intra-op thread, interleaved rounds, median).
+- Temperature scaling: each ALBERT variant's temperature is fitted on the
+  student's validation texts (never the test sets); ``--write-manifests``
+  stores it and the measured metrics in the embedded manifests.
+
+Probabilities are cached by model-file sha256 under /tmp, so a re-run that
+only re-renders the table is cheap.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from common import ROOT, interleaved, machine
+
+import edgeclf
+from edgeclf.bundle import open_bundle
+from edgeclf.export import teacher
+from edgeclf.export.data import load_imdb, shared_data_dir
+from edgeclf.export.zh_rumor import load_split, metrics, source_split
+
+CACHE = Path("/tmp/edgeclf-model-table")
+RESULTS = ROOT / "benchmarks" / "results" / "models.json"
+DOC = ROOT / "docs" / "models.md"
+
+
+def ece(proba: np.ndarray, y: np.ndarray, bins: int = 15) -> float:
+    conf = proba.max(axis=1)
+    right = proba.argmax(axis=1) == y
+    edges = np.linspace(0, 1, bins + 1)
+    total = 0.0
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
+        m = (conf > lo) & (conf <= hi)
+        if m.any():
+            total += m.mean() * abs(right[m].mean() - conf[m].mean())
+    return round(float(total), 4)
+
+
+def fit_temperature(logits: np.ndarray, y: np.ndarray) -> float:
+    """The T minimising validation NLL of softmax(logits / T) (golden-section on log T)."""
+
+    def nll(log_t: float) -> float:
+        z = logits / np.exp(log_t)
+        z = z - z.max(axis=1, keepdims=True)
+        logp = z - np.log(np.exp(z).sum(axis=1, keepdims=True))
+        return float(-logp[np.arange(len(y)), y].mean())
+
+    a, b = np.log(0.05), np.log(20.0)
+    g = (np.sqrt(5) - 1) / 2
+    for _ in range(80):
+        c, d = b - g * (b - a), a + g * (b - a)
+        if nll(c) < nll(d):
+            b = d
+        else:
+            a = c
+    return round(float(np.exp((a + b) / 2)), 4)
+
+
+def _sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+
+
+def proba_of(bundle: Path | str, variant: str, texts: list[str], tag: str) -> np.ndarray:
+    """Probabilities through the runtime (the path users run), cached by file hash."""
+    b = open_bundle(bundle)
+    key = f"{_sha(b.path(b.manifest.variants[variant].file))}-{tag}-{len(texts)}"
+    CACHE.mkdir(exist_ok=True)
+    path = CACHE / f"{key}.npy"
+    if path.is_file():
+        return np.load(path)
+    clf = edgeclf.load(bundle, variant=variant, providers="cpu", batch_size=128, temperature=1.0)
+    p = clf.predict_proba(texts)
+    np.save(path, p)
+    return p
+
+
+def logits_from(proba: np.ndarray) -> np.ndarray:
+    return np.log(np.clip(proba, 1e-12, 1.0))
+
+
+def latency_128(bundle: Path | str, variants: list[str], sample: str) -> dict[str, float]:
+    cands = {}
+    for v in variants:
+        clf = edgeclf.load(bundle, variant=v, providers="cpu", threads=1)
+        ids = clf.tokenizer.encode(sample)[:128]
+        ids = (ids * (128 // max(1, len(ids)) + 1))[:128]
+        cands[v] = lambda c=clf, s=ids: c.proba_from_ids([s])
+    t = interleaved(cands, rounds=7, min_time=0.3)
+    return {v: round(t[v]["median"] * 1000, 2) for v in variants}
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--old-bundles", type=Path, default=Path("/tmp/old"))
+    p.add_argument("--write-manifests", action="store_true")
+    p.add_argument("--skip-ngram", action="store_true")
+    a = p.parse_args(argv)
+    data = shared_data_dir()
+    if data is None:
+        print("needs ../shared/data", file=sys.stderr)
+        return 2
+    rows: list[dict[str, Any]] = []
+    temps: dict[tuple[str, str], float] = {}
+    t0 = time.perf_counter()
+
+    # ---------------------------------------------------------------- English
+    x_tr, y_tr = load_imdb("train", data / "imdb")
+    x_te, y_te = load_imdb("test", data / "imdb")
+    y_te_a = np.asarray(y_te)
+    _, val_idx = teacher.split_indices(len(x_tr), 2500, 42)
+    x_val, y_val = [x_tr[i] for i in val_idx], np.asarray([y_tr[i] for i in val_idx])
+    sample = x_te[0]
+
+    def add(task: str, model: str, variant: str, proba: np.ndarray, y: np.ndarray, **extra: Any) -> None:
+        row = {
+            "task": task,
+            "model": model,
+            "variant": variant,
+            "accuracy": round(float((proba.argmax(1) == y).mean()), 4),
+        }
+        if task.startswith("zh"):
+            row.update({k: v for k, v in metrics(list(y), list(proba.argmax(1))).items() if k == "fake_f1"})
+        row["ece"] = ece(proba, y)
+        row.update(extra)
+        rows.append(row)
+        print(row, flush=True)
+
+    if not a.skip_ngram:
+        ng = teacher.fit(teacher.ENGLISH, x_tr, y_tr)
+        t1 = time.perf_counter()
+        add("imdb", "n-gram TF-IDF LR (word 1-2)", "-", ng.predict_proba(x_te), y_te_a, size_bytes=None,
+            note=f"trained on all 25,000 training reviews; predicts 25,000 in {time.perf_counter() - t1:.0f} s")  # fmt: skip
+    keras = open_bundle("keras-imdb")
+    for v in keras.manifest.variants:
+        add("imdb", "keras-imdb", v, proba_of("keras-imdb", v, x_te, "imdb-test"), y_te_a,
+            size_bytes=keras.manifest.variants[v].file.size)  # fmt: skip
+    bundles = [("albert-imdb (previous)", a.old_bundles / "albert-imdb"), ("albert-imdb", "albert-imdb")]
+    for label, src in bundles:
+        if isinstance(src, Path) and not src.is_dir():
+            continue
+        man = open_bundle(src).manifest
+        lat = latency_128(src, list(man.variants), sample)
+        for v in man.variants:
+            pr = proba_of(src, v, x_te, "imdb-test")
+            extra: dict[str, Any] = {"size_bytes": man.variants[v].file.size, "latency_b1_128_ms": lat[v]}
+            if label == "albert-imdb":
+                t = fit_temperature(logits_from(proba_of(src, v, x_val, "imdb-val")), y_val)
+                temps[("albert-imdb", v)] = t
+                extra.update(temperature=t, ece_after_temperature=ece(_soft(logits_from(pr) / t), y_te_a))
+            add("imdb", label, v, pr, y_te_a, **extra)
+
+    # ---------------------------------------------------------------- Chinese
+    split = load_split(data / "zh-rumor")
+    zx, zy = split["train"]
+    tx, ty = split["test"]
+    ty_a = np.asarray(ty)
+    _, zval = teacher.split_indices(len(zx), 600, 42)
+    zx_val, zy_val = [zx[i] for i in zval], np.asarray([zy[i] for i in zval])
+    held = source_split(data / "zh-rumor")
+    hx, hy = held["heldout"]
+    hy_a = np.asarray(hy)
+    if not a.skip_ngram:
+        add(
+            "zh weibo_test",
+            "n-gram TF-IDF LR (char 1-3)",
+            "-",
+            teacher.fit(teacher.CHINESE, zx, zy).predict_proba(tx),
+            ty_a,
+        )
+        hx_tr, hy_tr = held["train"]
+        add("zh held-out CED", "n-gram TF-IDF LR (char 1-3), Weibo only", "-",
+            teacher.fit(teacher.CHINESE, hx_tr, hy_tr).predict_proba(hx), hy_a)  # fmt: skip
+    bundles = [
+        ("albert-zh-rumor (previous)", a.old_bundles / "albert-zh-rumor"),
+        ("albert-zh-rumor", "albert-zh-rumor"),
+    ]
+    zsample = tx[0]
+    for label, src in bundles:
+        if isinstance(src, Path) and not src.is_dir():
+            continue
+        man = open_bundle(src).manifest
+        lat = latency_128(src, list(man.variants), zsample * 4)
+        for v in man.variants:
+            pr = proba_of(src, v, tx, "zh-test")
+            extra = {"size_bytes": man.variants[v].file.size, "latency_b1_128_ms": lat[v]}
+            if label == "albert-zh-rumor":
+                t = fit_temperature(logits_from(proba_of(src, v, zx_val, "zh-val")), zy_val)
+                temps[("albert-zh-rumor", v)] = t
+                extra.update(temperature=t, ece_after_temperature=ece(_soft(logits_from(pr) / t), ty_a))
+            add("zh weibo_test", label, v, pr, ty_a, **extra)
+    heldout_bundle = Path("/tmp/bundles/zh-heldout-ced")
+    if heldout_bundle.is_dir():
+        add("zh held-out CED", "ALBERT recipe, Weibo only", "int8",
+            proba_of(heldout_bundle, "int8", hx, "ced-heldout"), hy_a)  # fmt: skip
+
+    out = {"machine": machine(), "seconds": round(time.perf_counter() - t0), "rows": rows}
+    RESULTS.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
+    DOC.write_text(render(out), encoding="utf-8")
+    if a.write_manifests:
+        write_manifests(rows, temps)
+    return 0
+
+
+def _soft(z: np.ndarray) -> np.ndarray:
+    z = z - z.max(axis=1, keepdims=True)
+    e = np.exp(z)
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def write_manifests(rows: list[dict[str, Any]], temps: dict[tuple[str, str], float]) -> None:
+    from edgeclf.export import bundle_writer
+
+    for name in ("albert-imdb", "albert-zh-rumor"):
+        root = open_bundle(name).root
+        man = bundle_writer.load(root)
+        task = "imdb" if name == "albert-imdb" else "zh weibo_test"
+        for r in rows:
+            if r["model"] == name and r["task"] == task and r["variant"] in man["variants"]:
+                m = man["variants"][r["variant"]].setdefault("metrics", {})
+                m.update({k: r[k] for k in ("accuracy", "fake_f1", "ece", "ece_after_temperature") if k in r})
+                m["dataset"] = (
+                    "IMDB test (25,000 reviews)" if task == "imdb" else "weibo_test (586 non-empty posts)"
+                )
+                m["measured_by"] = "python benchmarks/model_table.py --write-manifests"
+                t = temps.get((name, r["variant"]))
+                if t and r.get("ece_after_temperature", 1) < r["ece"]:
+                    man["variants"][r["variant"]]["temperature"] = t
+        bundle_writer.save(root, man)
+
+
+def render(out: dict[str, Any]) -> str:
+    m = out["machine"]
+    lines = [
+        "# Models against their baselines",
+        "",
+        "Generated by `python benchmarks/model_table.py` (do not edit by hand) on "
+        f"{m['cpu']} ({m['cores']} cores, shared; load average {m['load_average']:.1f}), onnxruntime "
+        f"{m['onnxruntime']}. Accuracy on the full test sets; ECE: expected calibration error "
+        "(15 bins; lower is better); latency: batch 1, 128 tokens, 1 thread, median of interleaved "
+        "rounds, in the same run (compare ratios, not absolute numbers, across runs).",
+        "",
+        "| task | model | variant | accuracy | fake F1 | ECE | ECE after T | T | size | b1 latency @128 |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in out["rows"]:
+        size = f"{r['size_bytes'] / 1e6:.2f} MB" if r.get("size_bytes") else "-"
+        lat = f"{r['latency_b1_128_ms']:.1f} ms" if r.get("latency_b1_128_ms") else "-"
+        lines.append(
+            f"| {r['task']} | {r['model']} | {r['variant']} | {r['accuracy']:.4f} | "
+            f"{r.get('fake_f1', '-')} | {r['ece']} | {r.get('ece_after_temperature', '-')} | "
+            f"{r.get('temperature', '-')} | {size} | {lat} |"
+        )
+    lines += ["", "Notes from the script's rows:", ""]
+    lines += [f"- {r['model']}: {r['note']}" for r in out["rows"] if r.get("note")]
+    return "\n".join(lines) + "\n"
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
