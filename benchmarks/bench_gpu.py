@@ -91,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                 cands[f"{label} b{b}"] = lambda c=clf, s=[ids] * b: c.proba_from_ids(s)
         timing = interleaved(cands, rounds=5, min_time=0.2)
         for k, t in timing.items():
-            result["latency"].append({"model": name, "case": k, "ms": round(t["median"] * 1000, 3)})
+            result["latency"].append({"model": name, "case": k, "ms": round(t["median_s"] * 1000, 3)})
     text = json.dumps(result, indent=1)
     if a.out:
         a.out.write_text(text + "\n")
