@@ -17,6 +17,7 @@ Needs the package index (PyPI or a mirror): CI has it. Measured on the
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shlex
@@ -58,18 +59,43 @@ def dist(tmp_path_factory) -> Path:
     """edgeclf-gpu wheel + sdist (the script) and, to compare, the edgeclf wheel, from this checkout."""
     out = tmp_path_factory.mktemp("dist")
     sdist = ["--sdist"] if _has_build() else []
-    before = sh("git", "-C", ROOT, "status", "--porcelain", "--ignored").stdout
-    timed("build edgeclf-gpu", sys.executable, BUILD, "--out", out, *sdist)
-    assert sh("git", "-C", ROOT, "status", "--porcelain", "--ignored").stdout == before, (
-        "the build wrote into the repo"
+    before = _build_traces()
+    r = timed("build edgeclf-gpu", sys.executable, BUILD, "--out", out, *sdist)
+    # the README's `pip install "$(python deploy/gpu/build_edgeclf_gpu.py)[cuda]"` relies on this output
+    assert sorted(r.stdout.split()) == sorted(str(p) for p in out.glob("edgeclf_gpu-*")), r.stdout
+    assert _build_traces() == before, "the build wrote into the repository"
+    # the CPU wheel, built from a copy as well (pip builds in place: build/ and *.egg-info)
+    spec = importlib.util.spec_from_file_location("build_edgeclf_gpu", BUILD)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.copy_tree(ROOT, out / "cpu-src")
+    timed(
+        "build edgeclf",
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "-w",
+        out / "cpu",
+        out / "cpu-src",
     )
-    timed("build edgeclf", sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", out / "cpu", ROOT)
     return out
 
 
-def _has_build() -> bool:
-    import importlib.util
+def _build_traces() -> dict[str, object]:
+    """What an in-place build would change: pyproject.toml, build/, dist/, *.egg-info."""
+    return {
+        "pyproject": (ROOT / "pyproject.toml").read_bytes(),
+        "dirs": sorted(
+            p.name for p in ROOT.iterdir() if p.name in ("build", "dist") or p.suffix == ".egg-info"
+        ),
+        "runtime": sorted(p.name for p in (ROOT / "runtime").glob("*.egg-info")),
+    }
 
+
+def _has_build() -> bool:
     return importlib.util.find_spec("build") is not None
 
 
@@ -203,6 +229,25 @@ def test_cpu_onnxruntime_diagnosis_here():
         pytest.skip("this interpreter has onnxruntime-gpu")
     d = g.diagnose_cuda()
     assert d is not None and "CPU-only build" in d and "pip install edgeclf-gpu" in d, d
+
+
+def test_cuda_extra_resolves_to_nvidia_packages(venv, dist, tmp_path):
+    """`pip install 'edgeclf-gpu[cuda]'` brings CUDA + cuDNN from pip (resolved, not downloaded)."""
+    report = tmp_path / "report.json"
+    timed(
+        "pip install --dry-run 'edgeclf-gpu[cuda]'",
+        venv / "bin" / "pip",
+        "install",
+        "--dry-run",
+        "-q",
+        "--report",
+        report,
+        f"{gpu_wheel(dist)}[cuda]",
+    )
+    names = {i["metadata"]["name"].lower() for i in json.loads(report.read_text())["install"]}
+    for part in ("nvidia-cuda-runtime", "nvidia-cublas", "nvidia-cudnn"):
+        assert any(n.startswith(part) for n in names), (part, names)
+    assert "onnxruntime" not in names, names
 
 
 def test_both_installed_is_named_and_the_fix_works(venv, dist, tmp_path):
