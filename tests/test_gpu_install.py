@@ -2,7 +2,7 @@
 
 deploy/gpu/build_edgeclf_gpu.py builds the ``edgeclf-gpu`` wheel (and sdist)
 from this repository; it is installed with pip into one fresh venv (module
-scope: onnxruntime-gpu is ~255 MB, downloaded once, then from pip's cache)
+scope: onnxruntime-gpu is a 255.6 MB wheel, installed once for all tests)
 and checked there: onnxruntime-gpu installed and onnxruntime (CPU) not,
 CUDAExecutionProvider offered, ``edgeclf predict`` byte-identical to this
 interpreter's CPU install, ``edgeclf.gpu.diagnose_cuda()`` naming what is
@@ -11,8 +11,10 @@ state "onnxruntime installed over onnxruntime-gpu" detected and repaired by
 the very command the message gives.
 
 Needs the package index (PyPI or a mirror): CI has it. Measured on the
-2-core x86_64 dev machine: about 100 s with onnxruntime-gpu in pip's cache,
-+35 s for its first download.
+shared 2-core x86_64 dev machine: 94 to 165 s for the file, with or without
+pip's cache (the 255.6 MB onnxruntime-gpu wheel downloads in about 8 s there;
+pip's work on 2 busy cores dominates). The tests that install are marked slow
+and network; CI runs them.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -28,8 +31,6 @@ import zipfile
 from pathlib import Path
 
 import pytest
-
-pytestmark = [pytest.mark.slow, pytest.mark.network]
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "deploy" / "gpu" / "build_edgeclf_gpu.py"
@@ -65,10 +66,7 @@ def dist(tmp_path_factory) -> Path:
     assert sorted(r.stdout.split()) == sorted(str(p) for p in out.glob("edgeclf_gpu-*")), r.stdout
     assert _build_traces() == before, "the build wrote into the repository"
     # the CPU wheel, built from a copy as well (pip builds in place: build/ and *.egg-info)
-    spec = importlib.util.spec_from_file_location("build_edgeclf_gpu", BUILD)
-    script = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(script)
-    script.copy_tree(ROOT, out / "cpu-src")
+    _script().copy_tree(ROOT, out / "cpu-src")
     timed(
         "build edgeclf",
         sys.executable,
@@ -117,6 +115,8 @@ def py(venv: Path, code: str, cwd: Path) -> subprocess.CompletedProcess:
     return sh(venv / "bin" / "python", "-c", code, cwd=cwd)
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_gpu_wheel_is_edgeclf_with_onnxruntime_gpu(dist):
     """One source of truth: same files, same metadata, except the name and the onnxruntime requirement."""
     gpu, (cpu,) = gpu_wheel(dist), (dist / "cpu").glob("edgeclf-*.whl")
@@ -130,7 +130,8 @@ def test_gpu_wheel_is_edgeclf_with_onnxruntime_gpu(dist):
         assert entry[0] == entry[1]
     only_g = set(meta_g.splitlines()) - set(meta_c.splitlines())
     only_c = set(meta_c.splitlines()) - set(meta_g.splitlines())
-    assert only_c == {"Name: edgeclf", "Requires-Dist: onnxruntime>=1.17"}, only_c
+    assert "Name: edgeclf" in only_c and len(only_c) == 2, only_c
+    assert re.fullmatch(r"Requires-Dist: onnxruntime[<>=!~][^;]*", (only_c - {"Name: edgeclf"}).pop()), only_c
     assert only_g == {
         "Name: edgeclf-gpu",
         "Requires-Dist: onnxruntime-gpu<2,>=1.21",
@@ -148,6 +149,8 @@ def test_gpu_wheel_is_edgeclf_with_onnxruntime_gpu(dist):
         assert any(n.endswith("runtime/gpu.py") for n in names)
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_fresh_venv_has_onnxruntime_gpu_only(venv, tmp_path):
     r = py(
         venv,
@@ -166,20 +169,41 @@ def test_fresh_venv_has_onnxruntime_gpu_only(venv, tmp_path):
     sh(venv / "bin" / "pip", "check")
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_predict_on_cpu_same_bytes_as_cpu_install(venv, tmp_path):
-    """The default path (keras-imdb, CPU provider) of edgeclf-gpu gives the CPU install's exact CSV."""
+    """edgeclf-gpu on the CPU gives the CPU install's exact CSV, also under `auto` where CUDA cannot run."""
+    cuda_usable = py(
+        venv, "import edgeclf.gpu as g; g.preload_cuda_libraries(); print(g.diagnose_cuda())", tmp_path
+    )
+    providers = ["cpu"] if cuda_usable.stdout.strip() == "None" else ["cpu", "auto"]
     for model in ("keras-imdb", "albert-imdb"):
-        gpu_out, cpu_out = tmp_path / f"gpu-{model}.csv", tmp_path / f"cpu-{model}.csv"
-        args = ["predict", CSV, "--model", model, "--provider", "cpu", "-q"]
-        sh(venv / "bin" / "edgeclf", *args, "-o", gpu_out, cwd=tmp_path)
-        sh(sys.executable, "-m", "edgeclf", *args, "-o", cpu_out, cwd=tmp_path)
-        assert gpu_out.read_bytes() == cpu_out.read_bytes(), model
-        assert len(gpu_out.read_text().splitlines()) == 9
-    # and the default (`auto`, no --model) still runs: here CUDA cannot load, see the next test
+        for provider in providers:
+            gpu_out, cpu_out = tmp_path / f"gpu-{model}-{provider}.csv", tmp_path / f"cpu-{model}.csv"
+            args = ["predict", CSV, "--model", model, "--provider", provider, "-q"]
+            sh(venv / "bin" / "edgeclf", *args, "-o", gpu_out, cwd=tmp_path)
+            if not cpu_out.exists():
+                sh(
+                    sys.executable,
+                    "-m",
+                    "edgeclf",
+                    *args[:-3],
+                    "--provider",
+                    "cpu",
+                    "-q",
+                    "-o",
+                    cpu_out,
+                    cwd=tmp_path,
+                )
+            assert gpu_out.read_bytes() == cpu_out.read_bytes(), (model, provider)
+            assert len(gpu_out.read_text().splitlines()) == 9
+    # the README's first command, unchanged, with edgeclf-gpu
     r = sh(venv / "bin" / "edgeclf", "predict", CSV, cwd=tmp_path)
-    assert r.stdout == (tmp_path / "gpu-keras-imdb.csv").read_text()
+    assert r.stdout == (tmp_path / "cpu-keras-imdb.csv").read_text()
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_diagnose_names_what_cuda_lacks(venv, tmp_path):
     """On a machine without CUDA libraries the diagnosis names the missing library and the install."""
     r = py(
@@ -207,6 +231,8 @@ def test_diagnose_names_what_cuda_lacks(venv, tmp_path):
 @pytest.mark.xfail(
     strict=True, reason="session.py does not yet turn onnxruntime's silent CPU fallback into an error"
 )
+@pytest.mark.slow
+@pytest.mark.network
 def test_cuda_request_without_cuda_is_an_error(venv, tmp_path):
     code = (
         "import edgeclf, edgeclf.gpu as g\n"
@@ -231,6 +257,8 @@ def test_cpu_onnxruntime_diagnosis_here():
     assert d is not None and "CPU-only build" in d and "pip install edgeclf-gpu" in d, d
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_cuda_extra_resolves_to_nvidia_packages(venv, dist, tmp_path):
     """`pip install 'edgeclf-gpu[cuda]'` brings CUDA + cuDNN from pip (resolved, not downloaded)."""
     report = tmp_path / "report.json"
@@ -250,6 +278,8 @@ def test_cuda_extra_resolves_to_nvidia_packages(venv, dist, tmp_path):
     assert "onnxruntime" not in names, names
 
 
+@pytest.mark.slow
+@pytest.mark.network
 def test_both_installed_is_named_and_the_fix_works(venv, dist, tmp_path):
     """`pip install onnxruntime` into the edgeclf-gpu venv (what any package needing it does): caught."""
     pip = venv / "bin" / "pip"
@@ -278,3 +308,36 @@ def test_both_installed_is_named_and_the_fix_works(venv, dist, tmp_path):
     test_fresh_venv_has_onnxruntime_gpu_only(venv, tmp_path)
     d = py(venv, "import edgeclf.gpu as g; print(g.diagnose_cuda())", tmp_path).stdout
     assert "both installed" not in d, d
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("build_edgeclf_gpu", BUILD)
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    return script
+
+
+def test_rewrite_changes_only_name_and_onnxruntime():
+    tomllib = pytest.importorskip("tomllib", reason="the build script needs Python >= 3.11")
+    script = _script()
+    text = (ROOT / "pyproject.toml").read_text()
+    old, new = tomllib.loads(text), tomllib.loads(script.rewrite_pyproject(text))
+    assert new["project"]["name"] == "edgeclf-gpu" and new["project"]["version"] == old["project"]["version"]
+    assert script.GPU_REQUIREMENT in new["project"]["dependencies"]
+    assert not [d for d in new["project"]["dependencies"] if re.match(r"onnxruntime($|[<>=!~ ;])", d)]
+    assert new["project"]["optional-dependencies"]["cuda"] == ["onnxruntime-gpu[cuda,cudnn]>=1.21,<2"]
+    assert new["tool"] == old["tool"] and new["build-system"] == old["build-system"]
+
+
+def test_rewrite_refuses_what_it_cannot_map():
+    tomllib = pytest.importorskip("tomllib", reason="the build script needs Python >= 3.11")
+    script = _script()
+    text = (ROOT / "pyproject.toml").read_text()
+    line = next(x for x in text.splitlines() if re.match(r'\s*"onnxruntime[<>=!~]', x))
+    with pytest.raises(SystemExit, match="exactly one onnxruntime"):
+        script.rewrite_pyproject(text.replace(line, ""))  # no onnxruntime requirement
+    with pytest.raises(SystemExit, match="exactly one onnxruntime"):
+        script.rewrite_pyproject(text.replace(line, line + "\n" + line.replace(">=", "<")))  # two
+    with pytest.raises(SystemExit, match="name"):
+        script.rewrite_pyproject(text.replace('name = "edgeclf"', 'name = "other"'))
+    assert tomllib.loads(text)["project"]["name"] == "edgeclf"
