@@ -19,7 +19,6 @@ batch job gains from them.
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Sequence
 from typing import Any
 
@@ -57,6 +56,7 @@ def select(
     providers: str | Sequence[str] | None = "auto",
     variant: str | None = None,
     available: Sequence[str] | None = None,
+    cuda_ok: bool | None = None,
 ) -> tuple[list[str], str]:
     """Choose ``(provider list, variant name)`` for a bundle's manifest.
 
@@ -66,6 +66,9 @@ def select(
       onnxruntime offers (with ``variant`` given, the first whose preference is
       a variant of the same precision class: float on GPUs, int8 on CPUs);
       bundles without ``provider_variants`` run their default on the CPU.
+
+    ``available`` / ``cuda_ok``: what onnxruntime offers and whether CUDA can
+    start (default: asked of onnxruntime and :mod:`edgeclf.gpu`); tests pass them.
     """
     available = list(available if available is not None else available_providers())
     prefs: dict[str, str] = dict(getattr(manifest, "provider_variants", {}) or {})
@@ -73,6 +76,8 @@ def select(
         chosen = choose_providers(providers, available)
         return chosen, variant or prefs.get(_short(chosen[0])) or manifest.default_variant
     offered = {_short(p) for p in available}
+    if "cuda" in offered and not (cuda_usable() if cuda_ok is None else cuda_ok):
+        offered.discard("cuda")  # onnxruntime-gpu lists CUDA even where it cannot start
     if variant is None:
         for prov, vname in prefs.items():
             if prov in offered:
@@ -83,6 +88,14 @@ def select(
         if prov in offered and _is_integer(manifest.variants[vname]) == is_int:
             return choose_providers(prov, available), variant
     return ["CPUExecutionProvider"], variant
+
+
+def cuda_usable() -> bool:
+    """CUDA can start here: its libraries load (after ``preload_dlls``) and nothing is wrong."""
+    from . import gpu
+
+    gpu.preload_cuda_libraries()
+    return gpu.diagnose_cuda() is None
 
 
 def _is_integer(variant: Any) -> bool:
@@ -103,9 +116,14 @@ def choose_providers(
     for p in wanted:
         full = PROVIDER_ALIASES.get(p.lower(), p)
         if full not in available:
+            hint = "for CUDA install edgeclf-gpu (docs/gpu.md)"
+            if full == "CUDAExecutionProvider":
+                from . import gpu
+
+                hint = gpu.diagnose_cuda() or hint
             raise ProviderError(
                 f"execution provider {p!r} is not available in this onnxruntime "
-                f"(available: {', '.join(available)}); for CUDA install onnxruntime-gpu"
+                f"(available: {', '.join(available)}); {hint}"
             )
         result.append(full)
     if "CPUExecutionProvider" not in result:
@@ -147,10 +165,11 @@ def make_session(
     opts.log_severity_level = 3
     chosen = choose_providers(providers)
     accelerated = [p for p in chosen if p != "CPUExecutionProvider"]
-    if "CUDAExecutionProvider" in accelerated and hasattr(ort, "preload_dlls"):
+    if "CUDAExecutionProvider" in accelerated:
+        from . import gpu
+
         # onnxruntime-gpu finds CUDA/cuDNN from the nvidia-* pip packages only after this
-        with contextlib.suppress(Exception):  # a system CUDA may still be found: checked below
-            ort.preload_dlls()
+        gpu.preload_cuda_libraries()
     session = ort.InferenceSession(model, sess_options=opts, providers=chosen)
     missing = [p for p in accelerated if p not in session.get_providers()]
     if missing:  # onnxruntime quietly falls back to the CPU when a provider fails to load
@@ -163,6 +182,11 @@ def make_session(
 
 def _accelerator_hint(missing: Sequence[str]) -> str:
     if "CUDAExecutionProvider" in missing:
+        from . import gpu
+
+        diagnosis = gpu.diagnose_cuda()
+        if diagnosis:
+            return diagnosis
         return (
             "no usable NVIDIA GPU, or CUDA / cuDNN libraries missing. Install them with "
             "pip install 'onnxruntime-gpu[cuda,cudnn]' (or a system CUDA 12/13 + cuDNN 9), "

@@ -246,13 +246,9 @@ else:
 def test_cuda_request_without_cuda_is_an_error(venv, tmp_path):
     """providers='cuda' where CUDA cannot start raises ProviderError (no silent CPU run)."""
     r = py(venv, CUDA_REQUEST, tmp_path)
-    # the last line: session.py's own preload_dlls() call prints above it (see the xfail below)
     assert r.stdout.splitlines()[-1].startswith(("ERROR", "CUDA")), r.stdout
 
 
-@pytest.mark.xfail(
-    strict=True, reason="session.py's ProviderError does not yet carry edgeclf.gpu.diagnose_cuda()"
-)
 @pytest.mark.slow
 @pytest.mark.network
 def test_cuda_error_carries_the_diagnosis(venv, tmp_path):
@@ -281,11 +277,6 @@ def test_predict_cuda_without_cuda_fails_clearly(venv, tmp_path):
     assert "test_neg_4402" not in r.stdout, r.stdout  # no CSV row was written
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="session.py calls onnxruntime.preload_dlls() directly: its 'Failed to load ...' prints land on stdout "
-    "(where predict writes CSV); edgeclf.gpu.preload_cuda_libraries() captures them",
-)
 @pytest.mark.slow
 @pytest.mark.network
 def test_predict_cuda_without_cuda_keeps_stdout_clean(venv, tmp_path):

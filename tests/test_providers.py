@@ -53,25 +53,30 @@ def gpu_bundle(tmp_path):
 
 
 def test_auto_takes_the_float_variant_on_cuda_and_int8_on_the_cpu(gpu_bundle):
-    assert select(gpu_bundle, "auto", None, GPU) == (GPU, "fp16")
+    assert select(gpu_bundle, "auto", None, GPU, cuda_ok=True) == (GPU, "fp16")
     assert select(gpu_bundle, "auto", None, CPU) == (CPU, "int8")
 
 
 def test_a_cpu_only_bundle_stays_on_the_cpu_under_auto_on_a_gpu_machine():
     keras = bundle.open_bundle("keras-imdb").manifest
     assert keras.provider_variants == {"cpu": "int8"}
-    assert select(keras, "auto", None, GPU) == (CPU, "int8")
+    assert select(keras, "auto", None, GPU, cuda_ok=True) == (CPU, "int8")
 
 
 def test_explicit_variant_and_providers_always_win(gpu_bundle):
     # an int8 variant asked for by name runs where int8 is preferred: the CPU
-    assert select(gpu_bundle, "auto", "int8", GPU) == (CPU, "int8")
+    assert select(gpu_bundle, "auto", "int8", GPU, cuda_ok=True) == (CPU, "int8")
     # a float variant asked for by name goes to the GPU
-    assert select(gpu_bundle, "auto", "fp16", GPU) == (GPU, "fp16")
+    assert select(gpu_bundle, "auto", "fp16", GPU, cuda_ok=True) == (GPU, "fp16")
     # explicit providers: the variant the bundle prefers there, unless named
-    assert select(gpu_bundle, "cuda", None, GPU) == (GPU, "fp16")
-    assert select(gpu_bundle, "cpu", None, GPU) == (CPU, "int8")
-    assert select(gpu_bundle, "cuda", "int8", GPU) == (GPU, "int8")
+    assert select(gpu_bundle, "cuda", None, GPU, cuda_ok=True) == (GPU, "fp16")
+    assert select(gpu_bundle, "cpu", None, GPU, cuda_ok=True) == (CPU, "int8")
+    assert select(gpu_bundle, "cuda", "int8", GPU, cuda_ok=True) == (GPU, "int8")
+
+
+def test_auto_ignores_a_cuda_provider_that_cannot_start(gpu_bundle):
+    # onnxruntime-gpu lists CUDAExecutionProvider even on a machine without a GPU or CUDA libraries
+    assert select(gpu_bundle, "auto", None, GPU, cuda_ok=False) == (CPU, "int8")
 
 
 def test_cuda_where_it_is_absent_is_an_error_not_a_fallback(gpu_bundle):
@@ -81,7 +86,7 @@ def test_cuda_where_it_is_absent_is_an_error_not_a_fallback(gpu_bundle):
 
 def test_bundles_without_preferences_run_their_default_on_the_cpu(tmp_path):
     legacy = manifest_with(tmp_path, "albert-imdb", None)
-    assert select(legacy, "auto", None, GPU) == (CPU, legacy.default_variant)
+    assert select(legacy, "auto", None, GPU, cuda_ok=True) == (CPU, legacy.default_variant)
 
 
 def test_manifest_preferences_must_name_existing_variants(tmp_path):
