@@ -177,9 +177,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         man = open_bundle(src).manifest
         lat = latency_128(src, list(man.variants), sample)
+        ref = proba_of(src, "fp32", x_te, "imdb-test").argmax(1) if "fp32" in man.variants else None
         for v in man.variants:
             pr = proba_of(src, v, x_te, "imdb-test")
             extra: dict[str, Any] = {"size_bytes": man.variants[v].file.size, "latency_b1_128_ms": lat[v]}
+            if ref is not None:
+                extra["agreement_with_fp32"] = round(float((pr.argmax(1) == ref).mean()), 5)
             if label == "albert-imdb":
                 t = fit_temperature(logits_from(proba_of(src, v, x_val, "imdb-val")), y_val)
                 temps[("albert-imdb", v)] = t
@@ -217,9 +220,12 @@ def main(argv: list[str] | None = None) -> int:
             continue
         man = open_bundle(src).manifest
         lat = latency_128(src, list(man.variants), zsample * 4)
+        ref = proba_of(src, "fp32", tx, "zh-test").argmax(1) if "fp32" in man.variants else None
         for v in man.variants:
             pr = proba_of(src, v, tx, "zh-test")
             extra = {"size_bytes": man.variants[v].file.size, "latency_b1_128_ms": lat[v]}
+            if ref is not None:
+                extra["agreement_with_fp32"] = round(float((pr.argmax(1) == ref).mean()), 5)
             if label == "albert-zh-rumor":
                 t = fit_temperature(logits_from(proba_of(src, v, zx_val, "zh-val")), zy_val)
                 temps[("albert-zh-rumor", v)] = t
@@ -254,7 +260,9 @@ def write_manifests(rows: list[dict[str, Any]], temps: dict[tuple[str, str], flo
         for r in rows:
             if r["model"] == name and r["task"] == task and r["variant"] in man["variants"]:
                 m = man["variants"][r["variant"]].setdefault("metrics", {})
-                m.update({k: r[k] for k in ("accuracy", "fake_f1", "ece", "ece_after_temperature") if k in r})
+                keys = ("accuracy", "fake_f1", "ece", "ece_after_temperature", "agreement_with_fp32")
+                m.update({k: r[k] for k in keys if k in r})
+                m["n"] = 25_000 if task == "imdb" else 586
                 m["dataset"] = (
                     "IMDB test (25,000 reviews)" if task == "imdb" else "weibo_test (586 non-empty posts)"
                 )
@@ -276,14 +284,14 @@ def render(out: dict[str, Any]) -> str:
         "(15 bins; lower is better); latency: batch 1, 128 tokens, 1 thread, median of interleaved "
         "rounds, in the same run (compare ratios, not absolute numbers, across runs).",
         "",
-        "| task | model | variant | accuracy | fake F1 | ECE | ECE after T | T | size | b1 latency @128 |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| task | model | variant | accuracy | agreement with fp32 | fake F1 | ECE | ECE after T | T | size | b1 latency @128 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in out["rows"]:
         size = f"{r['size_bytes'] / 1e6:.2f} MB" if r.get("size_bytes") else "-"
         lat = f"{r['latency_b1_128_ms']:.1f} ms" if r.get("latency_b1_128_ms") else "-"
         lines.append(
-            f"| {r['task']} | {r['model']} | {r['variant']} | {r['accuracy']:.4f} | "
+            f"| {r['task']} | {r['model']} | {r['variant']} | {r['accuracy']:.4f} | {r.get('agreement_with_fp32', '-')} | "
             f"{r.get('fake_f1', '-')} | {r['ece']} | {r.get('ece_after_temperature', '-')} | "
             f"{r.get('temperature', '-')} | {size} | {lat} |"
         )
