@@ -17,10 +17,7 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
-from typing import IO
+from collections.abc import Sequence
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -241,76 +238,11 @@ def _tool(name: str, argv: list[str]) -> int:
 # --------------------------------------------------------------------- predict
 
 
-#: Characters of text per chunk: with rows alone as the bound, 4,096 rows of
-#: 10 MB reviews would be 40 GB in memory; this keeps a chunk near one big field.
-CHUNK_CHARS = 8_000_000
-
-
-def _chunks(rows: Iterable, size: int, max_chars: int = CHUNK_CHARS) -> Iterator[list]:
-    """Rows in chunks of ``size`` rows or about ``max_chars`` characters of text, whichever comes first."""
-    chunk: list = []
-    chars = 0
-    for row in rows:
-        chunk.append(row)
-        if row.text is not None:
-            chars += len(row.text)
-        if len(chunk) >= size or chars >= max_chars:
-            yield chunk
-            chunk, chars = [], 0
-    if chunk:
-        yield chunk
-
-
-class _Progress:
-    """A one-line progress bar on stderr, only when a person is watching."""
-
-    def __init__(self, fh: IO[str], enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.total = 0
-        self.raw = None
-        if self.enabled:
-            try:
-                self.raw = fh.buffer  # type: ignore[attr-defined]
-                self.total = os.fstat(fh.fileno()).st_size
-            except (AttributeError, OSError, ValueError):
-                self.raw = None
-        self.start = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, rows: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.last < 0.2:
-            return
-        self.last = now
-        rate = rows / max(now - self.start, 1e-9)
-        frac = ""
-        if self.raw is not None and self.total:
-            try:
-                done = min(self.raw.tell() / self.total, 1.0)
-                bar = "#" * int(done * 30)
-                frac = f"[{bar:<30}] {done:6.1%} "
-            except (OSError, ValueError):
-                pass
-        sys.stderr.write(f"\r{frac}{rows:,} rows  {rate:,.0f} rows/s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
 def _predict(args: argparse.Namespace) -> int:
     from .classifier import DEFAULT_MAX_CHARS, load
-    from .csvio import (
-        DUPLICATE_ID_WINDOW,
-        AtomicOutput,
-        InputFileError,
-        ReadStats,
-        ResultWriter,
-        open_text,
-        read_rows,
-    )
+    from .csvio import DUPLICATE_ID_WINDOW
+    from .pipeline import CsvOptions, predict_csv
+    from .progress import Progress
 
     if args.chunk_rows < 1:
         raise ValueError("--chunk-rows must be >= 1")
@@ -321,63 +253,34 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("--max-chars must be >= 1")
     if args.batch_size is not None and args.batch_size < 1:
         raise ValueError("--batch-size must be >= 1")
-    started = time.perf_counter()
-    fmt = args.format or ("jsonl" if str(args.output).endswith((".jsonl", ".ndjson")) else "csv")
-    max_chars = args.max_chars or DEFAULT_MAX_CHARS
+    opts = CsvOptions(
+        input=args.input,
+        output=args.output,
+        fmt=args.format or ("jsonl" if str(args.output).endswith((".jsonl", ".ndjson")) else "csv"),
+        id_column=args.id_column,
+        text_column=args.text_column,
+        delimiter=args.delimiter,
+        encoding=args.encoding,
+        label_format=args.label_format,
+        probabilities=args.probabilities,
+        errors=args.errors,
+        chunk_rows=args.chunk_rows,
+        max_chars=args.max_chars or DEFAULT_MAX_CHARS,
+    )
     kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
     clf = load(
         args.model,
         variant=args.variant,
         providers=args.provider,
         threads=args.threads,
-        max_chars=max_chars,
+        max_chars=opts.max_chars,
         **kwargs,
     )
     if not args.batch_size and clf.manifest.padding == "max_length":
         clf.batch_size = 256  # fixed-width inputs: bigger batches only amortise overhead
-    labels = clf.labels
-    stats = ReadStats()
-    errors = 0
-    name = "<stdin>" if args.input == "-" else args.input
-    with open_text(args.input, args.encoding) as fh:
-        progress = _Progress(fh, not args.quiet)
-        rows = read_rows(
-            fh,
-            name=name,
-            id_column=args.id_column or "id",
-            text_column=args.text_column,
-            id_required=args.id_column is not None,
-            stats=stats,
-            delimiter=args.delimiter,
-        )
-        first = list(islice(rows, 1))  # header problems surface before any output exists
-        with AtomicOutput(args.output, refuse=[args.input]) as out:
-            writer = ResultWriter(out, fmt=fmt, labels=labels, probabilities=args.probabilities)
-            done = 0
-            for chunk in _chunks(_chain(first, rows), args.chunk_rows):
-                for r in chunk:
-                    if r.error is None and len(r.text) > max_chars:
-                        r.error = f"row {r.number} (line {r.line}): text has {len(r.text):,} characters, over --max-chars {max_chars:,}"
-                        r.text = None
-                good = [r for r in chunk if r.error is None]
-                probs = clf.predict_proba([r.text for r in good]) if good else None
-                k = 0
-                for r in chunk:
-                    if r.error is not None:
-                        errors += 1
-                        if args.errors == "abort":
-                            raise InputFileError(f"{name}: {r.error} (--errors abort: nothing written)")
-                        writer.write(r.id, None, None, None, r.error)
-                        continue
-                    p = probs[k]
-                    k += 1
-                    j = int(p.argmax())
-                    writer.write(r.id, labels[j] if args.label_format == "name" else j, float(p[j]), p, None)
-                done += len(chunk)
-                progress.update(done)
-        progress.close()
-    elapsed = time.perf_counter() - started
+    summary = predict_csv(clf, opts, progress=None if args.quiet else Progress())
     if not args.quiet:
+        stats = summary.stats
         target = "stdout" if args.output == "-" else args.output
         extra = []
         if stats.blank_lines:
@@ -387,17 +290,12 @@ def _predict(args: argparse.Namespace) -> int:
             extra.append(f"{stats.duplicate_ids} duplicate ids{window}")
         tail = f" ({'; '.join(extra)})" if extra else ""
         print(
-            f"edgeclf: {stats.rows:,} rows -> {target}: {stats.rows - errors:,} classified, {errors:,} errors"
-            f"{tail}; model {clf.manifest.name}/{clf.variant.name}; {elapsed:.2f} s "
-            f"({stats.rows / max(elapsed, 1e-9):,.0f} rows/s)",
+            f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "
+            f"{summary.errors:,} errors{tail}; model {clf.manifest.name}/{clf.variant.name}; "
+            f"{summary.seconds:.2f} s ({summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s)",
             file=sys.stderr,
         )
-    return EXIT_ROW_ERRORS if errors else EXIT_OK
-
-
-def _chain(first: list, rest: Iterable) -> Iterator:
-    yield from first
-    yield from rest
+    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
 
 
 # --------------------------------------------------------------------- models / info

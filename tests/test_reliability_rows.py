@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeclf import cli, csvio
+from edgeclf import csvio, pipeline
 from edgeclf.csvio import InputFileError, ReadStats, Row, read_rows
 
 from . import hostile
@@ -151,9 +151,9 @@ def test_duplicate_window_is_named_in_the_summary(monkeypatch: pytest.MonkeyPatc
 
 def test_chunks_are_bounded_by_characters_as_well_as_rows() -> None:
     rows = [Row(number=i, line=i, id=str(i), text="x" * 3_000_000) for i in range(10)]
-    sizes = [len(c) for c in cli._chunks(rows, 4096)]
+    sizes = [len(c) for c in pipeline.chunks(rows, 4096)]
     assert sizes == [3, 3, 3, 1]  # 8,000,000 characters per chunk at most (plus the row that crosses it)
-    assert [len(c) for c in cli._chunks(rows[:5], 2)] == [2, 2, 1]
+    assert [len(c) for c in pipeline.chunks(rows[:5], 2)] == [2, 2, 1]
 
 
 @pytest.mark.parametrize(
