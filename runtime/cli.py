@@ -100,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse texts longer than this many characters (error row)",
     )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes parsing, tokenizing and classifying (default: the usable cores; 1: no workers)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_model_args(p)
 
@@ -239,9 +246,9 @@ def _tool(name: str, argv: list[str]) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .classifier import DEFAULT_MAX_CHARS, load
+    from .classifier import DEFAULT_MAX_CHARS
     from .csvio import DUPLICATE_ID_WINDOW
-    from .pipeline import CsvOptions, predict_csv
+    from .pipeline import CsvOptions, ModelSpec, default_jobs, predict_csv
     from .progress import Progress
 
     if args.chunk_rows < 1:
@@ -253,6 +260,8 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("--max-chars must be >= 1")
     if args.batch_size is not None and args.batch_size < 1:
         raise ValueError("--batch-size must be >= 1")
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError("--jobs must be >= 1")
     opts = CsvOptions(
         input=args.input,
         output=args.output,
@@ -265,20 +274,17 @@ def _predict(args: argparse.Namespace) -> int:
         probabilities=args.probabilities,
         errors=args.errors,
         chunk_rows=args.chunk_rows,
-        max_chars=args.max_chars or DEFAULT_MAX_CHARS,
+        jobs=args.jobs or default_jobs(),
     )
-    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
-    clf = load(
+    spec = ModelSpec(
         args.model,
-        variant=args.variant,
-        providers=args.provider,
-        threads=args.threads,
-        max_chars=opts.max_chars,
-        **kwargs,
+        args.variant,
+        args.provider,
+        args.threads,
+        args.batch_size,
+        args.max_chars or DEFAULT_MAX_CHARS,
     )
-    if not args.batch_size and clf.manifest.padding == "max_length":
-        clf.batch_size = 256  # fixed-width inputs: bigger batches only amortise overhead
-    summary = predict_csv(clf, opts, progress=None if args.quiet else Progress())
+    summary = predict_csv(spec, opts, progress=None if args.quiet else Progress())
     if not args.quiet:
         stats = summary.stats
         target = "stdout" if args.output == "-" else args.output
@@ -291,7 +297,7 @@ def _predict(args: argparse.Namespace) -> int:
         tail = f" ({'; '.join(extra)})" if extra else ""
         print(
             f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "
-            f"{summary.errors:,} errors{tail}; model {clf.manifest.name}/{clf.variant.name}; "
+            f"{summary.errors:,} errors{tail}; model {summary.model}/{summary.variant}; "
             f"{summary.seconds:.2f} s ({summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s)",
             file=sys.stderr,
         )

@@ -1,52 +1,69 @@
 """The row pipeline: rows in -> chunks -> predictions -> rows out, errors kept in place.
 
 One implementation for every front end: ``edgeclf predict`` (CSV files),
-``edgeclf serve`` and the Spark integration. The pieces they share:
+``edgeclf serve`` and the Spark integration. What they share:
 
 - :func:`text_error` ``(text, max_chars) -> str | None``: why one text cannot
-  be classified (``None``: it can). Null or non-string values, invalid bytes
-  for the input encoding, empty or whitespace-only text, more than
-  ``max_chars`` characters. Import it to validate a request field or a Spark
-  column value with the same rules and wording as the CLI.
-- :func:`classify_texts` ``(clf, texts, max_chars) -> (probabilities, errors)``:
-  a list of texts through the classifier, bad ones answered by an error
-  (their probability row is NaN) instead of failing the batch; order kept.
+  be classified (``None``: it can): null or not a string, invalid bytes for
+  the input encoding, empty or whitespace only, over ``max_chars``
+  characters. Import it to check a request field or a Spark column value with
+  the same rules and wording as the CLI. Imports nothing heavy.
+- :func:`classify_texts` ``(clf, texts) -> (probabilities, errors)``: texts
+  through a :class:`~edgeclf.Classifier`, bad ones answered by their reason
+  (and a NaN row) instead of failing the batch; order kept.
 - :func:`predict_csv`: the streaming CSV pipeline behind ``edgeclf predict``.
+
+How :func:`predict_csv` uses several cores (``jobs``): the main process reads
+the file and cuts it into chunks of whole records (edgeclf.chunking), worker
+processes each parse, validate, tokenize, classify and format a chunk, and
+the main process writes the results in input order, adding what only it
+knows (row and line numbers, duplicate ids). At most ``2 * jobs`` chunks are
+in flight, so memory stays flat for any file size. Every chunk, with or
+without workers, goes through the same :class:`ChunkWorker`, so the output
+is byte for byte the same for every ``jobs``.
+
+What crosses between processes: chunks of the input as ``bytes`` objects
+(or ``str`` for non-UTF-8 encodings) going out, and strings, lists and
+tuples of the output coming back. multiprocessing pickles them; the pickle
+streams are written by our own processes and read by our own processes
+over an inherited pipe. The input's bytes are only ever payload inside those
+streams, never unpickled themselves.
 """
 
 from __future__ import annotations
 
+import io
+import os
 import time
-from collections.abc import Iterable, Iterator, Sequence
+from collections import deque
 from dataclasses import dataclass, field
-from itertools import islice
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    from collections.abc import Iterator, Sequence
 
-from .classifier import DEFAULT_MAX_CHARS, Classifier
-from .csvio import AtomicOutput, InputFileError, ReadStats, ResultWriter, open_text, read_rows
+    import numpy as np
 
-#: Characters of text per chunk: with rows alone as the bound, 4,096 rows of
-#: 10 MB reviews would be 40 GB in memory; this keeps a chunk near one big field.
-CHUNK_CHARS = 8_000_000
+    from .classifier import Classifier
+    from .csvio import Layout, ReadStats
 
 
-def text_error(
-    text: object, max_chars: int | None = DEFAULT_MAX_CHARS, *, limit_name: str = "max_chars"
-) -> str | None:
+def text_error(text: object, max_chars: int | None = None, *, limit_name: str = "max_chars") -> str | None:
     """Why ``text`` cannot be classified, or ``None`` when it can.
 
-    The reasons, checked in this order: not a string (``None``: "no text"),
-    invalid bytes for the input encoding (undecodable bytes read with
-    ``surrogateescape`` become lone surrogates), empty or only whitespace,
-    longer than ``max_chars`` characters (``None``: no limit). ``limit_name``
-    names the limit in the message (the CLI says ``--max-chars``).
+    Checked in this order: not a string (``None``: "no text"), invalid bytes
+    for the input encoding (bytes decoded with ``surrogateescape`` become
+    lone surrogates), empty or only whitespace, longer than ``max_chars``
+    characters (``None``: no limit). ``limit_name`` names the limit in the
+    message (the CLI says ``--max-chars``).
     """
     if not isinstance(text, str):
         return "no text" if text is None else f"expected a string, got {type(text).__name__}"
-    if not text.isascii() and _has_surrogates(text):
-        return "invalid bytes for the input encoding"
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return "invalid bytes for the input encoding"
     if not text.strip():
         return "empty text"
     if max_chars is not None and len(text) > max_chars:
@@ -54,23 +71,16 @@ def text_error(
     return None
 
 
-def _has_surrogates(text: str) -> bool:
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        return True
-    return False
-
-
 def classify_texts(
     clf: Classifier, texts: Sequence[object], max_chars: int | None = None
 ) -> tuple[np.ndarray, list[str | None]]:
     """Probabilities ``(n, n_labels)`` and one error (or None) per text, in input order.
 
-    Texts that :func:`text_error` refuses get a NaN probability row and their
-    reason; the others are classified together. ``max_chars`` defaults to the
-    classifier's own limit.
+    Texts that :func:`text_error` refuses get a NaN row and their reason; the
+    others are classified together. ``max_chars`` defaults to the classifier's.
     """
+    import numpy as np
+
     limit = clf.max_chars if max_chars is None else max_chars
     errors = [text_error(t, limit) for t in texts]
     probs = np.full((len(texts), len(clf.labels)), np.nan, dtype=np.float32)
@@ -81,6 +91,34 @@ def classify_texts(
 
 
 # --------------------------------------------------------------------- CSV files
+
+
+@dataclass
+class ModelSpec:
+    """How to load the classifier (in this process or in each worker)."""
+
+    model: str = "keras-imdb"
+    variant: str | None = None
+    providers: str = "auto"
+    threads: int | None = None
+    batch_size: int | None = None
+    max_chars: int | None = None
+
+    def load(self, threads: int | None = None) -> Classifier:
+        from .classifier import DEFAULT_MAX_CHARS, load
+
+        kwargs = {"batch_size": self.batch_size} if self.batch_size else {}
+        clf = load(
+            self.model,
+            variant=self.variant,
+            providers=self.providers,
+            threads=self.threads if self.threads is not None else threads,
+            max_chars=self.max_chars or DEFAULT_MAX_CHARS,
+            **kwargs,
+        )
+        if not self.batch_size and clf.manifest.padding == "max_length":
+            clf.batch_size = 256  # fixed-width inputs: bigger batches only amortise overhead
+        return clf
 
 
 @dataclass
@@ -98,7 +136,8 @@ class CsvOptions:
     probabilities: bool = False
     errors: str = "report"
     chunk_rows: int = 4096
-    max_chars: int = DEFAULT_MAX_CHARS
+    chunk_bytes: int = 256 * 1024
+    jobs: int = 1
 
 
 @dataclass
@@ -106,78 +145,316 @@ class CsvSummary:
     rows: int = 0
     errors: int = 0
     seconds: float = 0.0
-    stats: ReadStats = field(default_factory=ReadStats)
+    model: str = ""
+    variant: str = ""
+    jobs: int = 1
+    stats: ReadStats = field(default_factory=lambda: _stats())
 
 
-def chunks(rows: Iterable, size: int, max_chars: int = CHUNK_CHARS) -> Iterator[list]:
-    """Rows in chunks of ``size`` rows or about ``max_chars`` characters of text, whichever comes first."""
-    chunk: list = []
-    chars = 0
-    for row in rows:
-        chunk.append(row)
-        if row.text is not None:
-            chars += len(row.text)
-        if len(chunk) >= size or chars >= max_chars:
-            yield chunk
-            chunk, chars = [], 0
-    if chunk:
-        yield chunk
+def _stats() -> ReadStats:
+    from .csvio import ReadStats
+
+    return ReadStats()
 
 
-def predict_csv(clf: Classifier, opts: CsvOptions, progress: Any = None) -> CsvSummary:
-    """Classify every row of ``opts.input`` into ``opts.output``; see edgeclf.csvio for the promise."""
-    started = time.perf_counter()
-    labels = clf.labels
-    summary = CsvSummary()
-    stats = summary.stats
-    name = "<stdin>" if opts.input == "-" else opts.input
-    with open_text(opts.input, opts.encoding) as fh:
-        if progress is not None:
-            progress.attach(fh)
-        rows = read_rows(
-            fh,
-            name=name,
-            id_column=opts.id_column or "id",
-            text_column=opts.text_column,
-            id_required=opts.id_column is not None,
-            stats=stats,
-            delimiter=opts.delimiter,
+def default_jobs() -> int:
+    """The cores this process may run on."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+@dataclass
+class ChunkResult:
+    rows: int = 0  # data rows parsed
+    lines: int = 0  # physical lines read
+    blank: int = 0
+    open_end: bool = False  # ended inside a quoted field: parse again joined to the next chunk
+    ids: list | None = None  # per row, for the duplicate count
+    parts: list = field(default_factory=list)  # output text, and rows that need the main process
+    fatal: Any = None  # csvio.RecordError
+
+
+class ChunkWorker:
+    """Parse, validate, tokenize, classify and format one chunk (in any process)."""
+
+    def __init__(self, spec: ModelSpec, layout: Layout, opts: CsvOptions, threads: int | None) -> None:
+        self.spec, self.layout, self.opts, self.threads = spec, layout, opts, threads
+        self.clf: Classifier | None = None
+
+    def __call__(self, data: bytes | str, last: bool) -> ChunkResult:
+        from .chunking import open_at_end
+        from .csvio import ReadStats, RecordError, ResultWriter, csv_reader, parse_records
+
+        if self.clf is None:
+            self.clf = self.spec.load(self.threads)
+        clf, layout, opts = self.clf, self.layout, self.opts
+        text = data.decode("utf-8", "surrogateescape") if isinstance(data, bytes) else data
+        res = ChunkResult()
+        record: list[str] = []
+        final_lines: list[str] = []
+        reader = csv_reader(io.StringIO(text, newline=""), record, layout.delimiter, layout.max_field_chars)
+        stats = ReadStats()
+        limits = {"max_chars": self.spec.max_chars, "limit_name": "--max-chars"}
+        try:
+            rows = list(parse_records(reader, record, layout, stats, final_lines, **limits))
+        except RecordError as exc:
+            res.fatal = exc
+            return res
+        res.rows, res.lines, res.blank = len(rows), reader.line_num, stats.blank_lines
+        if not last and open_at_end("".join(final_lines), layout.delimiter):
+            res.open_end = True
+            return res
+        if layout.id_idx is not None:
+            res.ids = [r[3] for r in rows]
+        good = [r[4] for r in rows if r[5] is None]
+        labels = clf.labels
+        if good:
+            probs = clf.predict_proba(good)
+            best = probs.argmax(axis=1).tolist()
+            scores = probs.max(axis=1).tolist()
+        out = io.StringIO()
+        writer = ResultWriter(
+            out, fmt=opts.fmt, labels=labels, probabilities=opts.probabilities, header=False
         )
-        first = list(islice(rows, 1))  # header problems surface before any output exists
-        with AtomicOutput(opts.output, refuse=[opts.input]) as out:
-            writer = ResultWriter(out, fmt=opts.fmt, labels=labels, probabilities=opts.probabilities)
-            done = 0
-            for chunk in chunks(_chain(first, rows), opts.chunk_rows):
-                for r in chunk:
-                    if r.error is None:
-                        reason = text_error(r.text, opts.max_chars, limit_name="--max-chars")
+        names = opts.label_format == "name"
+        k = 0
+        for number, first, lastl, rid, _, reason in rows:
+            if reason is None:
+                j = best[k]
+                row = (rid, labels[j] if names else j, scores[k], probs[k] if opts.probabilities else None)
+                k += 1
+                if rid is not None:
+                    writer.write(*row, None)
+                    continue
+            else:
+                row = (rid, None, None, None)
+            if out.tell():
+                res.parts.append(out.getvalue())
+                out.seek(0)
+                out.truncate()
+            res.parts.append((number, first, lastl, *row, reason))
+        if out.tell():
+            res.parts.append(out.getvalue())
+        return res
+
+
+_WORKER: ChunkWorker | None = None
+
+
+def _init_worker(worker: ChunkWorker) -> None:
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
+    global _WORKER
+    _WORKER = worker
+
+
+def _run_chunk(data: bytes | str, last: bool) -> ChunkResult:
+    assert _WORKER is not None
+    return _WORKER(data, last)
+
+
+def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvSummary:
+    """Classify every row of ``opts.input`` into ``opts.output``; see edgeclf.csvio for the promise.
+
+    ``progress`` (edgeclf.progress.Progress) is told the input size and fed
+    rows and bytes done, from every process.
+    """
+    from . import bundle
+    from .chunking import cut_chunks
+    from .csvio import AtomicOutput, DuplicateIds, InputFileError, ResultWriter, locate
+
+    started = time.perf_counter()
+    manifest = bundle.open_bundle(spec.model).manifest
+    summary = CsvSummary(model=manifest.name, variant=manifest.variant(spec.variant).name)
+    name = "<stdin>" if opts.input == "-" else opts.input
+    with _Source(opts) as src:
+        layout, line_off = _header(src, opts, name, summary.stats)
+        counters = progress.counters(src.size) if progress is not None else None
+        chunks = cut_chunks(src.read, opts.chunk_bytes, opts.chunk_rows)
+        first = next(chunks, None)
+        pending: deque = deque([first] if first is not None else [])
+        pool = None
+        jobs = opts.jobs if pending and not pending[0][1] else 1  # one chunk: no workers to start
+        worker = ChunkWorker(spec, layout, opts, None if jobs == 1 else max(1, default_jobs() // jobs))
+        if jobs > 1:
+            pool = _start_pool(jobs, worker)
+        summary.jobs = jobs
+        results = _ordered(pending, chunks, worker, pool, 2 * jobs, counters)
+        dup = DuplicateIds(summary.stats) if layout.id_idx is not None else None
+        row_off = 0
+        try:
+            with AtomicOutput(opts.output, refuse=[opts.input]) as out:
+                writer = ResultWriter(
+                    out, fmt=opts.fmt, labels=manifest.labels, probabilities=opts.probabilities
+                )
+                for res in results:
+                    if res.fatal is not None:
+                        raise InputFileError(f"{name}: {res.fatal.input_error(line_off, row_off)}")
+                    if dup is not None:
+                        for rid in res.ids:
+                            if rid is not None:
+                                dup.add(rid)
+                    for part in res.parts:
+                        if isinstance(part, str):
+                            out.write(part)
+                            continue
+                        number, first_line, last_line, rid, label, score, probs, reason = part
+                        number += row_off
+                        error = None
                         if reason is not None:
-                            r.error = f"row {r.number} (line {r.line}): {reason}"
-                            r.text = None
-                good = [r for r in chunk if r.error is None]
-                probs = clf.predict_proba([r.text for r in good]) if good else None
-                k = 0
-                for r in chunk:
-                    if r.error is not None:
-                        summary.errors += 1
-                        if opts.errors == "abort":
-                            raise InputFileError(f"{name}: {r.error} (--errors abort: nothing written)")
-                        writer.write(r.id, None, None, None, r.error)
-                        continue
-                    p = probs[k]
-                    k += 1
-                    j = int(p.argmax())
-                    writer.write(r.id, labels[j] if opts.label_format == "name" else j, float(p[j]), p, None)
-                done += len(chunk)
-                if progress is not None:
-                    progress.update(done)
-        if progress is not None:
-            progress.close()
-    summary.rows = stats.rows
+                            error = locate(number, first_line + line_off, last_line + line_off, reason)
+                            summary.errors += 1
+                            if opts.errors == "abort":
+                                raise InputFileError(f"{name}: {error} (--errors abort: nothing written)")
+                        writer.write(str(number) if rid is None else rid, label, score, probs, error)
+                    row_off += res.rows
+                    line_off += res.lines
+                    summary.stats.blank_lines += res.blank
+        finally:
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+            if progress is not None:
+                progress.close()
+    summary.rows = summary.stats.rows = row_off
     summary.seconds = time.perf_counter() - started
     return summary
 
 
-def _chain(first: list, rest: Iterable) -> Iterator:
-    yield from first
-    yield from rest
+def _ordered(
+    pending: deque, chunks: Iterator, worker: ChunkWorker, pool: Any, depth: int, counters: Any
+) -> Iterator[ChunkResult]:
+    """Results of every chunk in input order; a chunk that ended inside quotes is joined to the next."""
+    queue: deque = deque()
+
+    def done(res: ChunkResult, size: int) -> ChunkResult:
+        if counters is not None and not res.open_end:
+            counters.add(res.rows, size)
+        return res
+
+    def submit(data: Any, last: bool) -> list:
+        if pool is None:
+            return [data, last, None]
+        fut = pool.submit(_run_chunk, data, last)
+        size = len(data)
+        fut.add_done_callback(lambda f: f.cancelled() or f.exception() or done(f.result(), size))
+        return [data, last, fut]
+
+    def get(data: Any, last: bool, fut: Any) -> ChunkResult:
+        return fut.result() if fut is not None else done(worker(data, last), len(data))
+
+    def fill(n: int) -> None:
+        while len(queue) < n:
+            if pending:
+                data, last = pending.popleft()
+            else:
+                nxt = next(chunks, None)
+                if nxt is None:
+                    return
+                data, last = nxt
+            queue.append(submit(data, last))
+
+    fill(depth)
+    while queue:
+        data, last, fut = queue.popleft()
+        res = get(data, last, fut)
+        while res.open_end:  # the cut after this chunk was inside a quoted field: parse both as one
+            fill(1)
+            ndata, nlast, nfut = queue.popleft()
+            if nfut is not None:
+                nfut.cancel()
+            data, last, fut = submit(data + ndata, nlast)
+            res = get(data, last, fut)
+        yield res
+        fill(depth)
+
+
+def _start_pool(jobs: int, worker: ChunkWorker) -> Any:
+    """Worker processes. fork when this process runs one thread (the CLI: cheap, nothing to
+    re-import); forkserver otherwise (a threaded host: forking threads can deadlock)."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    try:
+        threads = len(os.listdir("/proc/self/task"))
+    except OSError:
+        threads = 2
+    method = "fork" if threads == 1 and "fork" in multiprocessing.get_all_start_methods() else "forkserver"
+    if method not in multiprocessing.get_all_start_methods():
+        method = "spawn"
+    ctx = multiprocessing.get_context(method)
+    return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(worker,))
+
+
+class _Source:
+    """The input as a stream of bytes (UTF-8: decoded by the workers) or text (other encodings)."""
+
+    def __init__(self, opts: CsvOptions) -> None:
+        from .csvio import open_binary, open_text
+
+        self.utf8 = opts.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+        self.stdin = opts.input == "-"
+        self.fh: Any = open_binary(opts.input) if self.utf8 else open_text(opts.input, opts.encoding)
+        try:
+            self.size = 0 if self.stdin else os.fstat(self.fh.fileno()).st_size
+        except (OSError, ValueError):
+            self.size = 0
+        self.pushed: Any = None
+
+    def read(self, n: int) -> Any:
+        if self.pushed:
+            data, self.pushed = self.pushed, None
+            return data
+        return self.fh.read(n)
+
+    def __enter__(self) -> _Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.stdin:
+            self.fh.close()
+
+
+def _header(src: _Source, opts: CsvOptions, name: str, stats: ReadStats) -> tuple[Layout, int]:
+    """Read the header (and blank lines before it); the rest goes back to ``src``. Returns the lines read."""
+    from .chunking import open_at_end
+    from .csvio import InputFileError, ReadStats, csv_reader, read_header
+
+    block = max(opts.chunk_bytes, 1 << 16)
+    buf = src.read(block)
+    eof = not buf
+    if src.utf8 and buf[:3] == b"\xef\xbb\xbf":
+        buf = buf[3:]
+    while True:
+        text = buf.decode("utf-8", "surrogateescape") if src.utf8 else buf
+        record: list[str] = []
+        reader = csv_reader(io.StringIO(text, newline=""), record, opts.delimiter, 64 * 1024 * 1024)
+        trial = ReadStats()
+        try:
+            layout = read_header(
+                reader,
+                trial,
+                name=name,
+                id_column=opts.id_column or "id",
+                text_column=opts.text_column,
+                id_required=opts.id_column is not None,
+                delimiter=opts.delimiter,
+            )
+            used = "".join(record)
+            done = used.endswith(("\n", "\r")) and not open_at_end(used, opts.delimiter)
+            done = done and (len(used) < len(text) or not used.endswith("\r"))  # \r then \n?
+        except InputFileError:
+            if eof:
+                raise
+            done, used = False, ""
+        if done or eof:
+            break
+        more = src.read(block)
+        eof = not more
+        buf += more
+    stats.blank_lines += trial.blank_lines
+    size = len(text[: len(used)].encode("utf-8", "surrogateescape")) if src.utf8 else len(used)
+    src.pushed = buf[size:]
+    return layout, reader.line_num

@@ -1,47 +1,82 @@
-"""A one-line progress bar on stderr, only when a person is watching."""
+"""A progress bar on stderr that moves, only when a person is watching.
+
+A thread redraws it four times a second whatever the model's speed, so a
+slow model still shows the clock running: rows done, rows/s, and (when the
+input size is known) the share of the file done and an ETA estimated from
+the bytes processed so far. Nothing is drawn when stderr is not a terminal.
+"""
 
 from __future__ import annotations
 
-import os
 import sys
+import threading
 import time
 from typing import IO
 
 
+def _clock(seconds: float) -> str:
+    s = int(seconds)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}" if s >= 3600 else f"{s // 60}:{s % 60:02d}"
+
+
 class Progress:
-    def __init__(self) -> None:
-        self.enabled = sys.stderr.isatty()
+    def __init__(self, stream: IO[str] | None = None, interval: float = 0.25) -> None:
+        self.stream = stream or sys.stderr
+        try:
+            self.enabled = self.stream.isatty()
+        except (AttributeError, ValueError):
+            self.enabled = False
+        self.interval = interval
         self.total = 0
-        self.raw = None
+        self.rows = 0
+        self.bytes = 0
         self.start = time.perf_counter()
-        self.last = 0.0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
 
-    def attach(self, fh: IO[str]) -> None:
-        if self.enabled:
-            try:
-                self.raw = fh.buffer  # type: ignore[attr-defined]
-                self.total = os.fstat(fh.fileno()).st_size
-            except (AttributeError, OSError, ValueError):
-                self.raw = None
+    def counters(self, total_bytes: int) -> Progress:
+        """Start drawing; ``total_bytes`` is the input's size (0: unknown, e.g. stdin)."""
+        self.total = total_bytes
+        self.start = time.perf_counter()
+        if self.enabled and self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="edgeclf-progress", daemon=True)
+            self._thread.start()
+        return self
 
-    def update(self, rows: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.last < 0.2:
-            return
-        self.last = now
-        rate = rows / max(now - self.start, 1e-9)
-        frac = ""
-        if self.raw is not None and self.total:
+    def add(self, rows: int, nbytes: int) -> None:
+        """Rows and input bytes finished (called from any thread)."""
+        with self._lock:
+            self.rows += rows
+            self.bytes += nbytes
+
+    def line(self) -> str:
+        with self._lock:
+            rows, done = self.rows, self.bytes
+        elapsed = time.perf_counter() - self.start
+        rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else "- rows/s"
+        text = f"{rows:,} rows  {rate}  {_clock(elapsed)}"
+        if self.total:
+            frac = min(done / self.total, 1.0)
+            eta = _clock(elapsed * (1 - frac) / frac) if frac > 0 else "?"
+            text = f"[{'#' * int(frac * 30):<30}] {frac:6.1%}  {text}  ETA {eta}"
+        return text
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
             try:
-                done = min(self.raw.tell() / self.total, 1.0)
-                bar = "#" * int(done * 30)
-                frac = f"[{bar:<30}] {done:6.1%} "
+                self.stream.write(f"\r{self.line()}\x1b[K")
+                self.stream.flush()
             except (OSError, ValueError):
-                pass
-        sys.stderr.write(f"\r{frac}{rows:,} rows  {rate:,.0f} rows/s")
-        sys.stderr.flush()
+                return
 
     def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+            try:
+                self.stream.write("\r\x1b[K")
+                self.stream.flush()
+            except (OSError, ValueError):
+                pass
