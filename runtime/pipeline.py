@@ -136,7 +136,7 @@ class CsvOptions:
     probabilities: bool = False
     errors: str = "report"
     chunk_rows: int = 4096
-    chunk_bytes: int = 256 * 1024
+    chunk_bytes: int | None = None  # default: 256 KiB, 64 KiB for slow (transformer) models
     jobs: int = 1
 
 
@@ -273,7 +273,8 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
     with _Source(opts) as src:
         layout, line_off = _header(src, opts, name, summary.stats)
         counters = progress.counters(src.size) if progress is not None else None
-        chunks = cut_chunks(src.read, opts.chunk_bytes, opts.chunk_rows)
+        chunk_bytes = opts.chunk_bytes or (256 if manifest.padding == "max_length" else 64) * 1024
+        chunks = cut_chunks(src.read, chunk_bytes, opts.chunk_rows)
         first = next(chunks, None)
         pending: deque = deque([first] if first is not None else [])
         pool = None
@@ -422,7 +423,7 @@ def _header(src: _Source, opts: CsvOptions, name: str, stats: ReadStats) -> tupl
     from .chunking import open_at_end
     from .csvio import InputFileError, ReadStats, csv_reader, read_header
 
-    block = max(opts.chunk_bytes, 1 << 16)
+    block = 1 << 16
     buf = src.read(block)
     eof = not buf
     if src.utf8 and buf[:3] == b"\xef\xbb\xbf":
