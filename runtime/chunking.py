@@ -22,10 +22,15 @@ character (they follow a line-end byte).
 
 from __future__ import annotations
 
+import io
+import os
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import AnyStr
+from typing import TYPE_CHECKING, Any, AnyStr
+
+if TYPE_CHECKING:
+    from .csvio import Layout, ReadStats
 
 #: A quoted field's content after its opening quote: anything but a quote, or a doubled quote.
 _QUOTED = re.compile(r'[^"]*(?:""[^"]*)*')
@@ -137,3 +142,67 @@ def find_cut(buf: AnyStr, target: int, max_lines: int, eof: bool = False) -> int
             p = buf.rfind(sep, 0, p)
         return p + 1 if p >= 0 else 0
     return 0
+
+
+class Source:
+    """The input as a stream of bytes (UTF-8, decoded by the workers) or text (other encodings)."""
+
+    def __init__(self, path: str, encoding: str = "utf-8") -> None:
+        from .csvio import open_binary, open_text
+
+        self.utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
+        self.stdin = path == "-"
+        self.fh: Any = open_binary(path) if self.utf8 else open_text(path, encoding)
+        try:
+            self.size = 0 if self.stdin else os.fstat(self.fh.fileno()).st_size
+        except (OSError, ValueError):
+            self.size = 0
+        self.pushed: Any = None
+
+    def read(self, n: int) -> Any:
+        if self.pushed:
+            data, self.pushed = self.pushed, None
+            return data
+        return self.fh.read(n)
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if not self.stdin:
+            self.fh.close()
+
+    def header(self, stats: ReadStats, *, delimiter: str = ",", **kw: Any) -> tuple[Layout, int]:
+        """Read the header (and blank lines before it; a BOM); what follows it stays to be read.
+
+        Returns the layout and the lines read. ``kw`` go to :func:`edgeclf.csvio.read_header`.
+        """
+        from .csvio import InputFileError, ReadStats, csv_reader, read_header
+
+        buf = self.read(1 << 16)
+        eof = not buf
+        if self.utf8 and buf[:3] == b"\xef\xbb\xbf":
+            buf = buf[3:]
+        while True:
+            text = buf.decode("utf-8", "surrogateescape") if self.utf8 else buf
+            record: list[str] = []
+            reader = csv_reader(io.StringIO(text, newline=""), record, delimiter, 64 * 1024 * 1024)
+            trial = ReadStats()
+            try:
+                layout = read_header(reader, trial, delimiter=delimiter, **kw)
+                used = "".join(record)
+                done = used.endswith(("\n", "\r")) and not open_at_end(used, delimiter)
+                done = done and (len(used) < len(text) or not used.endswith("\r"))  # \r, then \n?
+            except InputFileError:
+                if eof:
+                    raise
+                done, used = False, ""
+            if done or eof:
+                break
+            more = self.read(1 << 16)
+            eof = not more
+            buf += more
+        stats.blank_lines += trial.blank_lines
+        size = len(text[: len(used)].encode("utf-8", "surrogateescape")) if self.utf8 else len(used)
+        self.pushed = buf[size:]
+        return layout, reader.line_num

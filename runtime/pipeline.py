@@ -136,7 +136,7 @@ class CsvOptions:
     probabilities: bool = False
     errors: str = "report"
     chunk_rows: int = 4096
-    chunk_bytes: int | None = None  # default: 256 KiB, 64 KiB for slow (transformer) models
+    chunk_bytes: int = 256 * 1024
     jobs: int = 1
 
 
@@ -182,6 +182,30 @@ class ChunkWorker:
     def __init__(self, spec: ModelSpec, layout: Layout, opts: CsvOptions, threads: int | None) -> None:
         self.spec, self.layout, self.opts, self.threads = spec, layout, opts, threads
         self.clf: Classifier | None = None
+        self.counter: Any = None  # edgeclf.progress counts: rows and input bytes done
+
+    def _classify(self, texts: list[str], row_bytes: float) -> np.ndarray:
+        """``clf.predict_proba(texts)`` one batch at a time, counting progress after each.
+
+        The batches are the ones ``predict_proba`` would form (length-sorted for
+        models padded to the longest text), so the numbers are the same.
+        """
+        import numpy as np
+
+        clf = self.clf
+        assert clf is not None
+        ids = clf.tokenizer.encode_batch(texts)
+        n, bs = len(ids), clf.batch_size
+        order = list(range(n))
+        if clf.manifest.padding != "max_length":
+            order.sort(key=lambda i: len(ids[i]))
+        probs = np.empty((n, len(clf.labels)), dtype=np.float32)
+        for start in range(0, n, bs):
+            idx = order[start : start + bs]
+            probs[idx] = clf.proba_from_ids([ids[i] for i in idx])
+            if self.counter is not None:
+                self.counter.add(len(idx), len(idx) * row_bytes)
+        return probs
 
     def __call__(self, data: bytes | str, last: bool) -> ChunkResult:
         from .chunking import open_at_end
@@ -210,8 +234,9 @@ class ChunkWorker:
             res.ids = [r[3] for r in rows]
         good = [r[4] for r in rows if r[5] is None]
         labels = clf.labels
+        row_bytes = len(data) / max(len(rows), 1)
         if good:
-            probs = clf.predict_proba(good)
+            probs = self._classify(good, row_bytes)
             best = probs.argmax(axis=1).tolist()
             scores = probs.max(axis=1).tolist()
         out = io.StringIO()
@@ -237,6 +262,8 @@ class ChunkWorker:
             res.parts.append((number, first, lastl, *row, reason))
         if out.tell():
             res.parts.append(out.getvalue())
+        if self.counter is not None and len(rows) > len(good):
+            self.counter.add(len(rows) - len(good), (len(rows) - len(good)) * row_bytes)
         return res
 
 
@@ -263,27 +290,42 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
     rows and bytes done, from every process.
     """
     from . import bundle
-    from .chunking import cut_chunks
+    from .chunking import Source, cut_chunks
     from .csvio import AtomicOutput, DuplicateIds, InputFileError, ResultWriter, locate
 
     started = time.perf_counter()
     manifest = bundle.open_bundle(spec.model).manifest
     summary = CsvSummary(model=manifest.name, variant=manifest.variant(spec.variant).name)
     name = "<stdin>" if opts.input == "-" else opts.input
-    with _Source(opts) as src:
-        layout, line_off = _header(src, opts, name, summary.stats)
-        counters = progress.counters(src.size) if progress is not None else None
-        chunk_bytes = opts.chunk_bytes or (256 if manifest.padding == "max_length" else 64) * 1024
-        chunks = cut_chunks(src.read, chunk_bytes, opts.chunk_rows)
+    with Source(opts.input, opts.encoding) as src:
+        layout, line_off = src.header(
+            summary.stats,
+            name=name,
+            id_column=opts.id_column or "id",
+            text_column=opts.text_column,
+            id_required=opts.id_column is not None,
+            delimiter=opts.delimiter,
+        )
+        chunks = cut_chunks(src.read, opts.chunk_bytes, opts.chunk_rows)
         first = next(chunks, None)
         pending: deque = deque([first] if first is not None else [])
         pool = None
         jobs = opts.jobs if pending and not pending[0][1] else 1  # one chunk: no workers to start
         worker = ChunkWorker(spec, layout, opts, None if jobs == 1 else max(1, default_jobs() // jobs))
         if jobs > 1:
-            pool = _start_pool(jobs, worker)
+            from concurrent.futures import ProcessPoolExecutor
+
+            from .session import choose_providers
+
+            choose_providers(spec.providers)  # a clear error here, and onnxruntime imported once, before fork
+            ctx = _mp_context()
+            if progress is not None:
+                worker.counter = progress.start(src.size, ctx)
+            pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(worker,))
+        elif progress is not None:
+            worker.counter = progress.start(src.size)
         summary.jobs = jobs
-        results = _ordered(pending, chunks, worker, pool, 2 * jobs, counters)
+        results = _ordered(pending, chunks, worker, pool, 2 * jobs)
         dup = DuplicateIds(summary.stats) if layout.id_idx is not None else None
         row_off = 0
         try:
@@ -325,26 +367,16 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
 
 
 def _ordered(
-    pending: deque, chunks: Iterator, worker: ChunkWorker, pool: Any, depth: int, counters: Any
+    pending: deque, chunks: Iterator, worker: ChunkWorker, pool: Any, depth: int
 ) -> Iterator[ChunkResult]:
     """Results of every chunk in input order; a chunk that ended inside quotes is joined to the next."""
     queue: deque = deque()
 
-    def done(res: ChunkResult, size: int) -> ChunkResult:
-        if counters is not None and not res.open_end:
-            counters.add(res.rows, size)
-        return res
-
     def submit(data: Any, last: bool) -> list:
-        if pool is None:
-            return [data, last, None]
-        fut = pool.submit(_run_chunk, data, last)
-        size = len(data)
-        fut.add_done_callback(lambda f: f.cancelled() or f.exception() or done(f.result(), size))
-        return [data, last, fut]
+        return [data, last, pool.submit(_run_chunk, data, last) if pool is not None else None]
 
     def get(data: Any, last: bool, fut: Any) -> ChunkResult:
-        return fut.result() if fut is not None else done(worker(data, last), len(data))
+        return fut.result() if fut is not None else worker(data, last)
 
     def fill(n: int) -> None:
         while len(queue) < n:
@@ -372,90 +404,15 @@ def _ordered(
         fill(depth)
 
 
-def _start_pool(jobs: int, worker: ChunkWorker) -> Any:
-    """Worker processes. fork when this process runs one thread (the CLI: cheap, nothing to
-    re-import); forkserver otherwise (a threaded host: forking threads can deadlock)."""
+def _mp_context() -> Any:
+    """fork when this process runs one thread (the CLI: cheap, nothing to re-import);
+    forkserver otherwise (a threaded host: forking a threaded process can deadlock)."""
     import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
 
     try:
         threads = len(os.listdir("/proc/self/task"))
     except OSError:
         threads = 2
-    method = "fork" if threads == 1 and "fork" in multiprocessing.get_all_start_methods() else "forkserver"
-    if method not in multiprocessing.get_all_start_methods():
-        method = "spawn"
-    ctx = multiprocessing.get_context(method)
-    return ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(worker,))
-
-
-class _Source:
-    """The input as a stream of bytes (UTF-8: decoded by the workers) or text (other encodings)."""
-
-    def __init__(self, opts: CsvOptions) -> None:
-        from .csvio import open_binary, open_text
-
-        self.utf8 = opts.encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
-        self.stdin = opts.input == "-"
-        self.fh: Any = open_binary(opts.input) if self.utf8 else open_text(opts.input, opts.encoding)
-        try:
-            self.size = 0 if self.stdin else os.fstat(self.fh.fileno()).st_size
-        except (OSError, ValueError):
-            self.size = 0
-        self.pushed: Any = None
-
-    def read(self, n: int) -> Any:
-        if self.pushed:
-            data, self.pushed = self.pushed, None
-            return data
-        return self.fh.read(n)
-
-    def __enter__(self) -> _Source:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.stdin:
-            self.fh.close()
-
-
-def _header(src: _Source, opts: CsvOptions, name: str, stats: ReadStats) -> tuple[Layout, int]:
-    """Read the header (and blank lines before it); the rest goes back to ``src``. Returns the lines read."""
-    from .chunking import open_at_end
-    from .csvio import InputFileError, ReadStats, csv_reader, read_header
-
-    block = 1 << 16
-    buf = src.read(block)
-    eof = not buf
-    if src.utf8 and buf[:3] == b"\xef\xbb\xbf":
-        buf = buf[3:]
-    while True:
-        text = buf.decode("utf-8", "surrogateescape") if src.utf8 else buf
-        record: list[str] = []
-        reader = csv_reader(io.StringIO(text, newline=""), record, opts.delimiter, 64 * 1024 * 1024)
-        trial = ReadStats()
-        try:
-            layout = read_header(
-                reader,
-                trial,
-                name=name,
-                id_column=opts.id_column or "id",
-                text_column=opts.text_column,
-                id_required=opts.id_column is not None,
-                delimiter=opts.delimiter,
-            )
-            used = "".join(record)
-            done = used.endswith(("\n", "\r")) and not open_at_end(used, opts.delimiter)
-            done = done and (len(used) < len(text) or not used.endswith("\r"))  # \r then \n?
-        except InputFileError:
-            if eof:
-                raise
-            done, used = False, ""
-        if done or eof:
-            break
-        more = src.read(block)
-        eof = not more
-        buf += more
-    stats.blank_lines += trial.blank_lines
-    size = len(text[: len(used)].encode("utf-8", "surrogateescape")) if src.utf8 else len(used)
-    src.pushed = buf[size:]
-    return layout, reader.line_num
+    methods = multiprocessing.get_all_start_methods()
+    method = "fork" if threads == 1 and "fork" in methods else "forkserver"
+    return multiprocessing.get_context(method if method in methods else "spawn")

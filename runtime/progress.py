@@ -11,7 +11,41 @@ from __future__ import annotations
 import sys
 import threading
 import time
-from typing import IO
+from typing import IO, Any
+
+
+class Counts:
+    """Rows and input bytes done, added to from any thread of this process."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.rows = 0.0
+        self.bytes = 0.0
+
+    def add(self, rows: float, nbytes: float) -> None:
+        with self._lock:
+            self.rows += rows
+            self.bytes += nbytes
+
+    def get(self) -> tuple[float, float]:
+        with self._lock:
+            return self.rows, self.bytes
+
+
+class SharedCounts(Counts):
+    """The same in shared memory, for worker processes (inherited at start, never pickled to a file)."""
+
+    def __init__(self, mp_context: Any) -> None:
+        self._arr = mp_context.Array("d", 2)
+
+    def add(self, rows: float, nbytes: float) -> None:
+        with self._arr.get_lock():
+            self._arr[0] += rows
+            self._arr[1] += nbytes
+
+    def get(self) -> tuple[float, float]:
+        with self._arr.get_lock():
+            return self._arr[0], self._arr[1]
 
 
 def _clock(seconds: float) -> str:
@@ -28,32 +62,29 @@ class Progress:
             self.enabled = False
         self.interval = interval
         self.total = 0
-        self.rows = 0
-        self.bytes = 0
-        self.start = time.perf_counter()
-        self._lock = threading.Lock()
+        self.counts: Counts = Counts()
+        self.start_time = time.perf_counter()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def counters(self, total_bytes: int) -> Progress:
-        """Start drawing; ``total_bytes`` is the input's size (0: unknown, e.g. stdin)."""
+    def start(self, total_bytes: int, mp_context: Any = None) -> Counts:
+        """Start drawing; ``total_bytes`` is the input's size (0: unknown, e.g. stdin).
+
+        Returns the counts to feed: in shared memory when ``mp_context`` is
+        given (worker processes add to them), else in this process.
+        """
         self.total = total_bytes
-        self.start = time.perf_counter()
+        self.start_time = time.perf_counter()
+        self.counts = SharedCounts(mp_context) if mp_context is not None else Counts()
         if self.enabled and self._thread is None:
             self._thread = threading.Thread(target=self._run, name="edgeclf-progress", daemon=True)
             self._thread.start()
-        return self
-
-    def add(self, rows: int, nbytes: int) -> None:
-        """Rows and input bytes finished (called from any thread)."""
-        with self._lock:
-            self.rows += rows
-            self.bytes += nbytes
+        return self.counts
 
     def line(self) -> str:
-        with self._lock:
-            rows, done = self.rows, self.bytes
-        elapsed = time.perf_counter() - self.start
+        rows, done = self.counts.get()
+        rows = int(rows)
+        elapsed = time.perf_counter() - self.start_time
         rate = f"{rows / elapsed:,.0f} rows/s" if elapsed > 0 and rows else "- rows/s"
         text = f"{rows:,} rows  {rate}  {_clock(elapsed)}"
         if self.total:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeclf import chunking, csvio
+from edgeclf import chunking, csvio, output
 from edgeclf.csvio import InputFileError, ReadStats, Row, read_rows
 
 from . import hostile
@@ -95,7 +95,7 @@ def test_unwritable_output_directory_is_a_usage_error(
     def refuse(*a: object, **k: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(csvio.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(output.tempfile, "mkstemp", refuse)
     src = tmp_path / "in.csv"
     src.write_text("id,text\n1,good film\n")
     run = hostile.run_inprocess(["predict", str(src), "-o", str(tmp_path / "out.csv")])
