@@ -240,7 +240,7 @@ def render_predict() -> list[str]:
         "From `python benchmarks/bench_predict.py`. The floor (`benchmarks/floor_predict.py`) reads the CSV, "
         "lowercases and splits each text and writes `id,label,score,error`: the least a CSV-to-CSV classifier "
         "does. Each command is a fresh process (imports, model load, output fsync'ed); rounds are interleaved "
-        f"(floor, `--jobs 1`, default, ...), medians of {res['rounds']}. `x floor` is the ratio to the floor "
+        "(floor, `--jobs 1`, default, ...), medians. `x floor` is the ratio to the floor "
         "of the same run: lower is better, 1.0 means as fast as the floor. CPU seconds are user + system of "
         "the process and its workers. The machine is shared with other jobs while it runs: wall times say "
         "what a user of a busy machine sees, CPU seconds what the command costs.",

@@ -315,10 +315,7 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
         if jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            from .session import choose_providers
-
-            choose_providers(spec.providers)  # a clear error here, and onnxruntime imported once, before fork
-            ctx = _mp_context()
+            ctx = _mp_context()  # before onnxruntime is imported here: importing it starts a thread
             if progress is not None:
                 worker.counter = progress.start(src.size, ctx)
             pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(worker,))
