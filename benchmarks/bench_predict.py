@@ -178,20 +178,49 @@ def main() -> None:
                     "cpu_x_floor": round(cpu / floor_cpu, 2),
                     "peak_mib": round(max(m for _, _, m in s)),
                 }
-            results["models"][model] = {"rows": n, "data": src.name, "rounds": rounds, "results": table}
+            results["models"][model] = {
+                "rows": n,
+                "data": src.name,
+                "rounds": rounds,
+                "when": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+                "load_average": round(os.getloadavg()[0], 1),
+                "results": table,
+            }
             print(render_model(model, results["models"][model]))
     RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "predict.json").write_text(json.dumps(results, indent=1))
+    path = RESULTS / "predict.json"
+    if path.exists() and set(wanted) != {m for m, _, _ in MODELS}:  # a partial run keeps the other models
+        old = json.loads(path.read_text())
+        results["models"] = {**old.get("models", {}), **results["models"]}
+        results["runs"] = [*old.get("runs", [old["machine"]]), results["machine"]]
+    path.write_text(json.dumps(results, indent=1))
 
 
 def render_model(model: str, r: dict) -> str:
     rows = [
-        [name, v["median_s"], v["rows_per_s"], v["x_floor"], v["peak_mib"]]
+        [
+            name,
+            v["median_s"],
+            v["rows_per_s"],
+            v["x_floor"],
+            v.get("cpu_s", ""),
+            v.get("cpu_x_floor", ""),
+            v["peak_mib"],
+        ]
         for name, v in r["results"].items()
     ]
-    return f"**{model}**, {r['rows']:,} rows of {r['data']}:\n\n" + markdown_table(
-        ["command", "median s", "rows/s", "x floor (lower is better)", "peak MiB (all processes)"], rows
-    )
+    headers = [
+        "command",
+        "wall s",
+        "rows/s",
+        "wall x floor",
+        "CPU s",
+        "CPU x floor",
+        "peak MiB (all processes)",
+    ]
+    when = f" ({r['when']}, load average {r['load_average']} at the end)" if "when" in r else ""
+    title = f"**{model}**, {r['rows']:,} rows of {r['data']}, medians of {r.get('rounds', '?')} rounds{when}:"
+    return title + "\n\n" + markdown_table(headers, rows)
 
 
 if __name__ == "__main__":

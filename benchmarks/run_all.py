@@ -251,6 +251,20 @@ def render_predict() -> list[str]:
     for model, r in res["models"].items():
         out += [render_model(model, r), ""]
     out += [machine_line(res["machine"]), ""]
+    keras = res["models"].get("keras-imdb", {}).get("results", {})
+    floor, jobs1 = keras.get("floor (stdlib script)"), keras.get("edgeclf --jobs 1")
+    if floor and jobs1:
+        out += [
+            f"Why the default command stays above the floor: one edgeclf process spends "
+            f"{jobs1['cpu_s'] / floor['cpu_s']:.1f}x the floor's CPU time (the floor only splits words; "
+            "edgeclf also imports numpy and onnxruntime, looks up the last 256 words of every review, "
+            "runs the model and checks every row), so even spread over two cores it needs more than "
+            "one core's worth of the floor's time; and while these runs were measured the machine's "
+            "other jobs kept both cores busy (load average above), so the worker processes shared "
+            "cores rather than each having one. Read `wall x floor` for `--jobs 1` and the default "
+            "side by side, and CPU seconds for what each command costs.",
+            "",
+        ]
     return out
 
 

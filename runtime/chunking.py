@@ -194,8 +194,10 @@ class Source:
                 done = used.endswith(("\n", "\r")) and not open_at_end(used, delimiter)
                 done = done and (len(used) < len(text) or not used.endswith("\r"))  # \r, then \n?
             except InputFileError:
-                if eof:
-                    raise
+                used = "".join(record)
+                complete = used.endswith(("\n", "\r")) and len(used) < len(text)
+                if eof or (complete and not open_at_end(used, delimiter)):
+                    raise  # a whole header that is wrong: no need to read on
                 done, used = False, ""
             if done or eof:
                 break

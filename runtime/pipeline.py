@@ -136,7 +136,10 @@ class CsvOptions:
     probabilities: bool = False
     errors: str = "report"
     chunk_rows: int = 4096
-    chunk_bytes: int = 256 * 1024
+    #: bytes per chunk; default: 1 MiB for fixed-width models, 256 KiB for models padded to the
+    #: longest text (slow per row: more chunks share the work out evenly). Never depends on jobs:
+    #: chunks make the batches, and the same batches give the same numbers.
+    chunk_bytes: int | None = None
     jobs: int = 1
 
 
@@ -306,11 +309,14 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
             id_required=opts.id_column is not None,
             delimiter=opts.delimiter,
         )
-        chunks = cut_chunks(src.read, opts.chunk_bytes, opts.chunk_rows)
+        chunk_bytes = opts.chunk_bytes or (1024 if manifest.padding == "max_length" else 256) * 1024
+        chunks = cut_chunks(src.read, chunk_bytes, opts.chunk_rows)
         first = next(chunks, None)
         pending: deque = deque([first] if first is not None else [])
         pool = None
         jobs = opts.jobs if pending and not pending[0][1] else 1  # one chunk: no workers to start
+        if src.size:  # no more workers than chunks
+            jobs = max(1, min(jobs, -(-src.size // chunk_bytes)))
         worker = ChunkWorker(spec, layout, opts, None if jobs == 1 else max(1, default_jobs() // jobs))
         if jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
