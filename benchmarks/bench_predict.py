@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import csv
 import gzip
+import io
 import json
 import os
 import statistics
@@ -104,7 +105,7 @@ def run(cmd: list[str], env: dict[str, str]) -> tuple[float, float, float]:
 def old_runtime(commit: str, where: Path) -> Path:
     """``edgeclf`` as it was at ``commit``, importable from ``where`` (PYTHONPATH)."""
     archive = subprocess.run(["git", "archive", commit, "runtime"], cwd=ROOT, check=True, capture_output=True)
-    with tarfile.open(fileobj=__import__("io").BytesIO(archive.stdout)) as tar:
+    with tarfile.open(fileobj=io.BytesIO(archive.stdout)) as tar:
         tar.extractall(where, filter="data")
     (where / "runtime").rename(where / "edgeclf")
     return where
