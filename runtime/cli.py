@@ -105,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--jobs",
         type=int,
         default=None,
-        help="processes parsing, tokenizing and classifying (default: the usable cores; 1: no workers)",
+        help="processes parsing, tokenizing and classifying (default: the usable cores, 1 on a GPU; 1: no workers)",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_model_args(p)
@@ -193,7 +193,7 @@ def _tool(name: str, argv: list[str]) -> int:
 def _predict(args: argparse.Namespace) -> int:
     from .classifier import DEFAULT_MAX_CHARS
     from .csvio import DUPLICATE_ID_WINDOW
-    from .pipeline import CsvOptions, ModelSpec, default_jobs, predict_csv
+    from .pipeline import CsvOptions, ModelSpec, predict_csv
     from .progress import Progress
 
     if args.chunk_rows < 1:
@@ -219,7 +219,7 @@ def _predict(args: argparse.Namespace) -> int:
         probabilities=args.probabilities,
         errors=args.errors,
         chunk_rows=args.chunk_rows,
-        jobs=args.jobs or default_jobs(),
+        jobs=args.jobs,
     )
     spec = ModelSpec(
         args.model,

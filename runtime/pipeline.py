@@ -140,7 +140,7 @@ class CsvOptions:
     #: longest text (slow per row: more chunks share the work out evenly). Never depends on jobs:
     #: chunks make the batches, and the same batches give the same numbers.
     chunk_bytes: int | None = None
-    jobs: int = 1
+    jobs: int | None = None  # None: default_jobs() on the CPU, 1 with an accelerator
 
 
 @dataclass
@@ -295,10 +295,15 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
     from . import bundle
     from .chunking import Source, cut_chunks
     from .csvio import AtomicOutput, DuplicateIds, InputFileError, ResultWriter, locate
+    from .session import select
 
     started = time.perf_counter()
     manifest = bundle.open_bundle(spec.model).manifest
-    summary = CsvSummary(model=manifest.name, variant=manifest.variant(spec.variant).name)
+    # what each process will load (a missing provider fails here, before any output); importing
+    # onnxruntime starts no thread (telemetry off), so workers can still be forked
+    providers, variant = select(manifest, spec.providers, spec.variant)
+    summary = CsvSummary(model=manifest.name, variant=manifest.variant(variant).name)
+    on_cpu = providers[0] == "CPUExecutionProvider"
     name = "<stdin>" if opts.input == "-" else opts.input
     with Source(opts.input, opts.encoding) as src:
         layout, line_off = src.header(
@@ -314,14 +319,16 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
         first = next(chunks, None)
         pending: deque = deque([first] if first is not None else [])
         pool = None
-        jobs = opts.jobs if pending and not pending[0][1] else 1  # one chunk: no workers to start
+        jobs = opts.jobs or (default_jobs() if on_cpu else 1)  # one GPU session, not one per core
+        if not pending or pending[0][1]:
+            jobs = 1  # one chunk: no workers to start
         if src.size:  # no more workers than chunks
             jobs = max(1, min(jobs, -(-src.size // chunk_bytes)))
         worker = ChunkWorker(spec, layout, opts, None if jobs == 1 else max(1, default_jobs() // jobs))
         if jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            ctx = _mp_context()  # before onnxruntime is imported here: importing it starts a thread
+            ctx = _mp_context()
             if progress is not None:
                 worker.counter = progress.start(src.size, ctx)
             pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(worker,))
