@@ -37,6 +37,7 @@ STEPS = [
     (["bench_tokenizer_sentencepiece.py", "--max-length", "256"], "tokenizer_sentencepiece.txt"),
     (["bench_tokenizer_wordpiece.py"], "tokenizer_wordpiece.txt"),
     (["zh_rumor.py"], None),
+    (["bench_predict.py", "--before", "c1b0792"], None),
 ]
 
 
@@ -132,6 +133,7 @@ def render() -> str:
             machine_line(keras["machine"]),
             "",
         ]
+    out += render_predict()
     albert = load("albert")
     if albert:
         out += [
@@ -223,6 +225,47 @@ def render() -> str:
                 "",
             ]
     return "\n".join(out) + "\n"
+
+
+def render_predict() -> list[str]:
+    """``edgeclf predict`` as a whole command against the stdlib floor (benchmarks/bench_predict.py)."""
+    from bench_predict import render_model
+
+    res = load("predict")
+    if not res:
+        return []
+    out = [
+        "## `edgeclf predict FILE.csv`: whole commands against a stdlib floor",
+        "",
+        "From `python benchmarks/bench_predict.py`. The floor (`benchmarks/floor_predict.py`) reads the CSV, "
+        "lowercases and splits each text and writes `id,label,score,error`: the least a CSV-to-CSV classifier "
+        "does. Each command is a fresh process (imports, model load, output fsync'ed); rounds are interleaved "
+        "(floor, `--jobs 1`, default, ...), medians. `x floor` is the ratio to the floor "
+        "of the same run: lower is better, 1.0 means as fast as the floor. CPU seconds are user + system of "
+        "the process and its workers. The machine is shared with other jobs while it runs: wall times say "
+        "what a user of a busy machine sees, CPU seconds what the command costs.",
+        "",
+    ]
+    if res.get("before"):
+        out += [f"`edgeclf before` is the runtime of commit {res['before']} (one process, no `--jobs`).", ""]
+    for model, r in res["models"].items():
+        out += [render_model(model, r), ""]
+    out += [machine_line(res["machine"]), ""]
+    keras = res["models"].get("keras-imdb", {}).get("results", {})
+    floor, jobs1 = keras.get("floor (stdlib script)"), keras.get("edgeclf --jobs 1")
+    if floor and jobs1:
+        out += [
+            f"Why the default command stays above the floor: one edgeclf process spends "
+            f"{jobs1['cpu_s'] / floor['cpu_s']:.1f}x the floor's CPU time (the floor only splits words; "
+            "edgeclf also imports numpy and onnxruntime, looks up the last 256 words of every review, "
+            "runs the model and checks every row), so even spread over two cores it needs more than "
+            "one core's worth of the floor's time; and while these runs were measured the machine's "
+            "other jobs kept both cores busy (load average above), so the worker processes shared "
+            "cores rather than each having one. Read `wall x floor` for `--jobs 1` and the default "
+            "side by side, and CPU seconds for what each command costs.",
+            "",
+        ]
+    return out
 
 
 def main() -> None:

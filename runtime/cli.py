@@ -17,10 +17,7 @@ import argparse
 import json
 import os
 import sys
-import time
-from collections.abc import Iterable, Iterator, Sequence
-from itertools import islice
-from typing import IO
+from collections.abc import Sequence
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -103,6 +100,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="refuse texts longer than this many characters (error row)",
     )
+    p.add_argument(
+        "-j",
+        "--jobs",
+        type=int,
+        default=None,
+        help="processes parsing, tokenizing and classifying (default: the usable cores, 1 on a GPU; 1: no workers)",
+    )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar or summary")
     _add_model_args(p)
 
@@ -113,66 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show a bundle's manifest (verified)")
     p.add_argument("model", nargs="?", default="keras-imdb")
 
-    p = sub.add_parser(
-        "profile",
-        help="measure latency, throughput, cold start and memory of a bundle on this machine",
-        description="Profile a bundle across variants, providers, thread counts, batch sizes and "
-        "sequence lengths on real texts; print a table, or write --json / --html (see docs/profiling.md).",
-    )
-    p.add_argument(
-        "-m",
-        "--model",
-        default="keras-imdb",
-        help="embedded model name or bundle directory (default: keras-imdb)",
-    )
-    p.add_argument(
-        "--variants", default=None, help="comma-separated, e.g. fp32,int8 (default: all of the bundle's)"
-    )
-    p.add_argument(
-        "--providers",
-        default=None,
-        help="comma-separated, e.g. cpu,cuda (default: cpu, plus cuda when available)",
-    )
-    p.add_argument(
-        "--threads",
-        default=None,
-        help="comma-separated intra-op thread counts (default: 1 and all usable cores)",
-    )
-    p.add_argument("--batch-sizes", default="1,8,64", help="comma-separated texts per call (default: 1,8,64)")
-    p.add_argument(
-        "--seq-lens",
-        default=None,
-        help="comma-separated token lengths and/or 'real', for padding=longest bundles "
-        "(default: 64,128,max_length); fixed-length bundles always run at their max_length",
-    )
-    p.add_argument(
-        "--data", default=None, help="CSV (or .csv.gz) of real texts (default: 30 built-in review texts)"
-    )
-    p.add_argument("--text-column", default="text", help="text column of --data (default: text)")
-    p.add_argument("--max-texts", type=int, default=1000, help="texts sampled from --data (default: 1000)")
-    p.add_argument("--budget", type=float, default=1.0, help="timed seconds per configuration (default: 1)")
-    p.add_argument("--warmup", type=int, default=3, help="untimed calls per configuration first (default: 3)")
-    p.add_argument(
-        "--min-runs", type=int, default=10, help="timed calls at least, whatever the budget (default: 10)"
-    )
-    p.add_argument(
-        "--cold-runs",
-        type=int,
-        default=3,
-        help="fresh-process cold starts per session, 0 to skip (default: 3)",
-    )
-    p.add_argument(
-        "--json",
-        nargs="?",
-        const="-",
-        default=None,
-        metavar="FILE",
-        help="write the JSON result (no FILE: stdout)",
-    )
-    p.add_argument(
-        "--html", default=None, metavar="FILE", help="write a self-contained HTML report with plots"
-    )
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    from .profile_cli import add_parser as add_profile
+
+    add_profile(sub)
 
     for name, help_ in (
         ("export", "train/export models to bundles (needs edgeclf[export])"),
@@ -209,7 +156,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "info":
             return _info(args)
         if args.command == "profile":
-            return _profile(args)
+            from .profile_cli import run as run_profile
+
+            return run_profile(args)
     except (BundleError, InputFileError, ProviderError, ValueError) as exc:
         print(f"edgeclf: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -241,76 +190,11 @@ def _tool(name: str, argv: list[str]) -> int:
 # --------------------------------------------------------------------- predict
 
 
-#: Characters of text per chunk: with rows alone as the bound, 4,096 rows of
-#: 10 MB reviews would be 40 GB in memory; this keeps a chunk near one big field.
-CHUNK_CHARS = 8_000_000
-
-
-def _chunks(rows: Iterable, size: int, max_chars: int = CHUNK_CHARS) -> Iterator[list]:
-    """Rows in chunks of ``size`` rows or about ``max_chars`` characters of text, whichever comes first."""
-    chunk: list = []
-    chars = 0
-    for row in rows:
-        chunk.append(row)
-        if row.text is not None:
-            chars += len(row.text)
-        if len(chunk) >= size or chars >= max_chars:
-            yield chunk
-            chunk, chars = [], 0
-    if chunk:
-        yield chunk
-
-
-class _Progress:
-    """A one-line progress bar on stderr, only when a person is watching."""
-
-    def __init__(self, fh: IO[str], enabled: bool) -> None:
-        self.enabled = enabled and sys.stderr.isatty()
-        self.total = 0
-        self.raw = None
-        if self.enabled:
-            try:
-                self.raw = fh.buffer  # type: ignore[attr-defined]
-                self.total = os.fstat(fh.fileno()).st_size
-            except (AttributeError, OSError, ValueError):
-                self.raw = None
-        self.start = time.perf_counter()
-        self.last = 0.0
-
-    def update(self, rows: int) -> None:
-        now = time.perf_counter()
-        if not self.enabled or now - self.last < 0.2:
-            return
-        self.last = now
-        rate = rows / max(now - self.start, 1e-9)
-        frac = ""
-        if self.raw is not None and self.total:
-            try:
-                done = min(self.raw.tell() / self.total, 1.0)
-                bar = "#" * int(done * 30)
-                frac = f"[{bar:<30}] {done:6.1%} "
-            except (OSError, ValueError):
-                pass
-        sys.stderr.write(f"\r{frac}{rows:,} rows  {rate:,.0f} rows/s")
-        sys.stderr.flush()
-
-    def close(self) -> None:
-        if self.enabled:
-            sys.stderr.write("\r\x1b[K")
-            sys.stderr.flush()
-
-
 def _predict(args: argparse.Namespace) -> int:
-    from .classifier import DEFAULT_MAX_CHARS, load
-    from .csvio import (
-        DUPLICATE_ID_WINDOW,
-        AtomicOutput,
-        InputFileError,
-        ReadStats,
-        ResultWriter,
-        open_text,
-        read_rows,
-    )
+    from .classifier import DEFAULT_MAX_CHARS
+    from .csvio import DUPLICATE_ID_WINDOW
+    from .pipeline import CsvOptions, ModelSpec, predict_csv
+    from .progress import Progress
 
     if args.chunk_rows < 1:
         raise ValueError("--chunk-rows must be >= 1")
@@ -321,63 +205,33 @@ def _predict(args: argparse.Namespace) -> int:
         raise ValueError("--max-chars must be >= 1")
     if args.batch_size is not None and args.batch_size < 1:
         raise ValueError("--batch-size must be >= 1")
-    started = time.perf_counter()
-    fmt = args.format or ("jsonl" if str(args.output).endswith((".jsonl", ".ndjson")) else "csv")
-    max_chars = args.max_chars or DEFAULT_MAX_CHARS
-    kwargs = {"batch_size": args.batch_size} if args.batch_size else {}
-    clf = load(
-        args.model,
-        variant=args.variant,
-        providers=args.provider,
-        threads=args.threads,
-        max_chars=max_chars,
-        **kwargs,
+    if args.jobs is not None and args.jobs < 1:
+        raise ValueError("--jobs must be >= 1")
+    opts = CsvOptions(
+        input=args.input,
+        output=args.output,
+        fmt=args.format or ("jsonl" if str(args.output).endswith((".jsonl", ".ndjson")) else "csv"),
+        id_column=args.id_column,
+        text_column=args.text_column,
+        delimiter=args.delimiter,
+        encoding=args.encoding,
+        label_format=args.label_format,
+        probabilities=args.probabilities,
+        errors=args.errors,
+        chunk_rows=args.chunk_rows,
+        jobs=args.jobs,
     )
-    if not args.batch_size and clf.manifest.padding == "max_length":
-        clf.batch_size = 256  # fixed-width inputs: bigger batches only amortise overhead
-    labels = clf.labels
-    stats = ReadStats()
-    errors = 0
-    name = "<stdin>" if args.input == "-" else args.input
-    with open_text(args.input, args.encoding) as fh:
-        progress = _Progress(fh, not args.quiet)
-        rows = read_rows(
-            fh,
-            name=name,
-            id_column=args.id_column or "id",
-            text_column=args.text_column,
-            id_required=args.id_column is not None,
-            stats=stats,
-            delimiter=args.delimiter,
-        )
-        first = list(islice(rows, 1))  # header problems surface before any output exists
-        with AtomicOutput(args.output, refuse=[args.input]) as out:
-            writer = ResultWriter(out, fmt=fmt, labels=labels, probabilities=args.probabilities)
-            done = 0
-            for chunk in _chunks(_chain(first, rows), args.chunk_rows):
-                for r in chunk:
-                    if r.error is None and len(r.text) > max_chars:
-                        r.error = f"row {r.number} (line {r.line}): text has {len(r.text):,} characters, over --max-chars {max_chars:,}"
-                        r.text = None
-                good = [r for r in chunk if r.error is None]
-                probs = clf.predict_proba([r.text for r in good]) if good else None
-                k = 0
-                for r in chunk:
-                    if r.error is not None:
-                        errors += 1
-                        if args.errors == "abort":
-                            raise InputFileError(f"{name}: {r.error} (--errors abort: nothing written)")
-                        writer.write(r.id, None, None, None, r.error)
-                        continue
-                    p = probs[k]
-                    k += 1
-                    j = int(p.argmax())
-                    writer.write(r.id, labels[j] if args.label_format == "name" else j, float(p[j]), p, None)
-                done += len(chunk)
-                progress.update(done)
-        progress.close()
-    elapsed = time.perf_counter() - started
+    spec = ModelSpec(
+        args.model,
+        args.variant,
+        args.provider,
+        args.threads,
+        args.batch_size,
+        args.max_chars or DEFAULT_MAX_CHARS,
+    )
+    summary = predict_csv(spec, opts, progress=None if args.quiet else Progress())
     if not args.quiet:
+        stats = summary.stats
         target = "stdout" if args.output == "-" else args.output
         extra = []
         if stats.blank_lines:
@@ -387,17 +241,12 @@ def _predict(args: argparse.Namespace) -> int:
             extra.append(f"{stats.duplicate_ids} duplicate ids{window}")
         tail = f" ({'; '.join(extra)})" if extra else ""
         print(
-            f"edgeclf: {stats.rows:,} rows -> {target}: {stats.rows - errors:,} classified, {errors:,} errors"
-            f"{tail}; model {clf.manifest.name}/{clf.variant.name}; {elapsed:.2f} s "
-            f"({stats.rows / max(elapsed, 1e-9):,.0f} rows/s)",
+            f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "
+            f"{summary.errors:,} errors{tail}; model {summary.model}/{summary.variant}; "
+            f"{summary.seconds:.2f} s ({summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s)",
             file=sys.stderr,
         )
-    return EXIT_ROW_ERRORS if errors else EXIT_OK
-
-
-def _chain(first: list, rest: Iterable) -> Iterator:
-    yield from first
-    yield from rest
+    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
 
 
 # --------------------------------------------------------------------- models / info
@@ -463,62 +312,4 @@ def _info(args: argparse.Namespace) -> int:
     raw["_location"] = str(b.root)
     raw["_verified"] = True
     print(json.dumps(raw, indent=2, ensure_ascii=False))
-    return EXIT_OK
-
-
-# --------------------------------------------------------------------- profile
-
-
-def _profile(args: argparse.Namespace) -> int:
-    """``edgeclf profile``: measurement in edgeclf.profile, the HTML page in edgeclf.report."""
-    from . import profile as prof
-
-    if args.html:
-        from .report import MissingExtra, require_matplotlib
-
-        try:  # before minutes of measuring, not after
-            require_matplotlib()
-        except MissingExtra as exc:
-            print(f"edgeclf profile: {exc}", file=sys.stderr)
-            return EXIT_USAGE
-    settings = prof.ProfileSettings(
-        variants=prof.parse_word_list(args.variants) if args.variants else None,
-        providers=prof.parse_word_list(args.providers) if args.providers else None,
-        threads=prof.parse_int_list(args.threads, "threads") if args.threads else None,
-        batch_sizes=prof.parse_int_list(args.batch_sizes, "batch-sizes"),
-        seq_lens=prof.parse_seq_lens(args.seq_lens) if args.seq_lens else None,
-        budget_s=args.budget,
-        warmup=args.warmup,
-        min_runs=args.min_runs,
-        cold_runs=args.cold_runs,
-    )
-    settings.validate()
-    texts = source = None
-    if args.data:
-        texts = prof.load_texts(args.data, text_column=args.text_column, max_texts=args.max_texts)
-        source = f"{len(texts)} texts sampled from {args.data} (column {args.text_column!r})"
-
-    def say(msg: str) -> None:
-        print(f"edgeclf profile: {msg}", file=sys.stderr, flush=True)
-
-    result = prof.profile(
-        args.model, texts=texts, texts_source=source, settings=settings, progress=None if args.quiet else say
-    )
-    result["command"] = prof.command_line(
-        result, model=args.model, data=args.data, text_column=args.text_column
-    )
-    if args.json == "-":
-        print(json.dumps(result, indent=1))
-    else:
-        print(prof.format_table(result), end="")
-        if args.json:
-            prof.write_json(result, args.json)
-            if not args.quiet:
-                say(f"wrote {args.json}")
-    if args.html:
-        from .report import write_html
-
-        write_html(result, args.html)
-        if not args.quiet:
-            say(f"wrote {args.html}")
     return EXIT_OK

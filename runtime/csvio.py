@@ -21,17 +21,12 @@ an error row naming the lines it spans, instead of a silently merged text.
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import io
-import json
 import os
-import re
 import sys
-import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import IO, Any
 
 #: One CSV field may hold this many characters (a whole unterminated-quote
@@ -84,12 +79,18 @@ def open_text(path: str | os.PathLike[str] | None, encoding: str = "utf-8") -> I
         raise InputFileError(f"{path}: {exc.strerror or exc}") from None
 
 
-#: surrogateescape maps each undecodable byte to U+DC80..U+DCFF
-_BAD_BYTES = re.compile("[\udc80-\udcff]")
-
-
-def _has_bad_bytes(s: str) -> bool:
-    return not s.isascii() and _BAD_BYTES.search(s) is not None
+def open_binary(path: str | os.PathLike[str] | None) -> IO[bytes]:
+    """Open an input file (``None`` or ``-``: stdin) as bytes, for :func:`cut_chunks`."""
+    if path is None or os.fspath(path) == "-":
+        return sys.stdin.buffer
+    try:
+        return open(path, "rb")
+    except FileNotFoundError:
+        raise InputFileError(f"{path}: no such file") from None
+    except IsADirectoryError:
+        raise InputFileError(f"{path}: is a directory, not a CSV file") from None
+    except OSError as exc:
+        raise InputFileError(f"{path}: {exc.strerror or exc}") from None
 
 
 def _tap(fh: Iterable[str], record: list[str]) -> Iterator[str]:
@@ -131,26 +132,49 @@ def _quoting_problem(lines: list[str], delimiter: str) -> str | None:
     return None
 
 
-def read_rows(
-    fh: IO[str],
+@dataclass(frozen=True)
+class Layout:
+    """What the header says: where the text and id are, how many fields a row has."""
+
+    name: str
+    text_column: str
+    text_idx: int
+    id_idx: int | None
+    width: int
+    delimiter: str = ","
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
+
+
+class RecordError(Exception):
+    """csv cannot go on (a field over the limit): line and rows counted from the parse start."""
+
+    def __init__(self, line: int, rows: int, detail: str) -> None:
+        super().__init__(line, rows, detail)
+        self.line, self.rows, self.detail = line, rows, detail
+
+    def input_error(self, line_offset: int = 0, row_offset: int = 0) -> InputFileError:
+        return InputFileError(
+            f"line {self.line + line_offset}: unreadable CSV after data row {self.rows + row_offset}: {self.detail}"
+        )
+
+
+def csv_reader(lines: Iterable[str], record: list[str], delimiter: str, max_field_chars: int) -> Any:
+    csv.field_size_limit(max_field_chars)
+    return csv.reader(_tap(lines, record), delimiter=delimiter)
+
+
+def read_header(
+    reader: Any,
+    stats: ReadStats,
     *,
     name: str = "<input>",
     id_column: str | None = "id",
     text_column: str = "text",
     id_required: bool = False,
-    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
-    stats: ReadStats | None = None,
     delimiter: str = ",",
-) -> Iterator[Row]:
-    """Yield one :class:`Row` per data row; malformed rows carry ``error``.
-
-    Without an id column (and ``id_required`` false) the 1-based row number
-    is the id.
-    """
-    stats = stats if stats is not None else ReadStats()
-    csv.field_size_limit(max_field_chars)
-    record: list[str] = []  # raw lines of the record being parsed
-    reader = csv.reader(_tap(fh, record), delimiter=delimiter)
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+) -> Layout:
+    """Read the header row (blank lines before it are skipped); a bad header is an InputFileError."""
     try:
         header = next(reader, None)
         while header == []:
@@ -168,7 +192,6 @@ def read_rows(
             f"{name}: no {text_column!r} column in the header (columns: {', '.join(map(repr, header))}); "
             "choose one with --text-column"
         )
-    text_idx = header.index(text_column)
     id_idx: int | None = None
     if id_column is not None and id_column in header:
         id_idx = header.index(id_column)
@@ -177,20 +200,46 @@ def read_rows(
             f"{name}: no {id_column!r} column in the header (columns: {', '.join(map(repr, header))}); "
             "choose one with --id-column, or leave it out to number the rows"
         )
-    width = len(header)
-    seen: set[str] = set()
+    return Layout(
+        name, text_column, header.index(text_column), id_idx, len(header), delimiter, max_field_chars
+    )
+
+
+#: One parsed record: (number, first_line, last_line, id, text, reason). Numbers count from the
+#: start of the parse; id is None when it is the row number; reason (why the row is an error)
+#: may hold "{where}", see :func:`locate`.
+Record = tuple[int, int, int, "str | None", "str | None", "str | None"]
+
+
+def parse_records(
+    reader: Any,
+    record: list[str],
+    layout: Layout,
+    stats: ReadStats,
+    last: list[str] | None = None,
+    **limits: Any,
+) -> Iterator[Record]:
+    """The data rows after the header, numbered from the parse start.
+
+    ``limits`` go to :func:`edgeclf.pipeline.text_error` (``max_chars``,
+    ``limit_name``). ``last``, when given, ends up holding the raw lines of
+    the last record (to tell whether a chunk ended inside a quoted field).
+    """
+    from .pipeline import text_error
+
     number = 0
     last_line = reader.line_num
+    line0 = last_line
     record.clear()
+    width, text_idx, id_idx = layout.width, layout.text_idx, layout.id_idx
     while True:
         try:
             fields = next(reader)
         except StopIteration:
             return
         except csv.Error as exc:
-            raise InputFileError(
-                f"{name}: line {reader.line_num}: unreadable CSV after data row {number}: "
-                f"{_csv_error(exc, max_field_chars)}"
+            raise RecordError(
+                reader.line_num - line0, number, _csv_error(exc, layout.max_field_chars)
             ) from None
         first_line, last_line = last_line + 1, reader.line_num
         problem = None
@@ -199,50 +248,107 @@ def read_rows(
             or not record[-1].endswith(("\n", "\r"))  # the last line of the file
             or (fields and fields[-1].endswith(("\n", "\r")))  # a quote still open at the end of the file
         ):
-            problem = _quoting_problem(record, delimiter)
+            problem = _quoting_problem(record, layout.delimiter)
+        if last is not None:
+            last[:] = record
         record.clear()
         if not fields:
             stats.blank_lines += 1
             continue
         number += 1
-        stats.rows = number
-        rid = fields[id_idx] if id_idx is not None and id_idx < len(fields) else str(number)
-        if id_idx is not None:
-            if rid in seen:
-                stats.duplicate_ids += 1
-            elif len(seen) < DUPLICATE_ID_WINDOW:
-                seen.add(rid)
-            else:
-                stats.duplicate_window_full = True
-        row = Row(number=number, line=last_line, id=rid, text=None, first_line=first_line)
-        where = f"line {last_line}" if first_line == last_line else f"lines {first_line}-{last_line}"
+        rid = fields[id_idx] if id_idx is not None and id_idx < len(fields) else None
+        reason = text = None
         if problem == "unterminated":
             span = last_line - first_line + 1
-            swallowed = f", so {span} lines ({where}) were read as one row" if span > 1 else ""
-            row.error = (
-                f"row {number} ({where}): unterminated quote: a quoted field is still open at the end "
+            swallowed = f", so {span} lines ({{where}}) were read as one row" if span > 1 else ""
+            reason = (
+                ": unterminated quote: a quoted field is still open at the end "
                 f'of the file{swallowed}; close the quote (write a quote inside a quoted field as "")'
             )
         elif problem is not None:
-            row.error = (
-                f"row {number} ({where}): malformed quoting ({problem}) in a row spanning {where}: "
+            reason = (
+                f": malformed quoting ({problem}) in a row spanning {{where}}: "
                 "an unbalanced quote may have merged several rows into this one"
             )
         elif len(fields) != width:
-            row.error = f"row {number} ({where}) has {len(fields)} fields, header has {width}"
-            if len(fields) < width:
-                row.error += " (missing columns)"
-            else:
-                row.error += " (extra columns: an unquoted delimiter in the text?)"
+            reason = f" has {len(fields)} fields, header has {width}"
+            reason += (
+                " (missing columns)"
+                if len(fields) < width
+                else " (extra columns: an unquoted delimiter in the text?)"
+            )
         else:
             text = fields[text_idx]
-            if _has_bad_bytes(text):
-                row.error = f"row {number} ({where}): invalid bytes for the input encoding in {text_column!r}"
-            elif not text.strip():
-                row.error = f"row {number} ({where}): empty text"
-            else:
-                row.text = text
-        yield row
+            why = text_error(text, **limits)
+            if why is not None:
+                reason, text = ": " + why, None
+                if why.startswith("invalid bytes"):
+                    reason += f" in {layout.text_column!r}"
+        yield number, first_line - line0, last_line - line0, rid, text, reason
+
+
+def locate(number: int, first_line: int, last_line: int, reason: str) -> str:
+    """The error message of a row: ``row N (line L)`` or ``row N (lines A-B)`` and the reason."""
+    where = f"line {last_line}" if first_line == last_line else f"lines {first_line}-{last_line}"
+    return f"row {number} ({where})" + reason.replace("{where}", where)
+
+
+def read_rows(
+    fh: IO[str],
+    *,
+    name: str = "<input>",
+    id_column: str | None = "id",
+    text_column: str = "text",
+    id_required: bool = False,
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    stats: ReadStats | None = None,
+    delimiter: str = ",",
+) -> Iterator[Row]:
+    """Yield one :class:`Row` per data row; malformed rows carry ``error``.
+
+    Without an id column (and ``id_required`` false) the 1-based row number
+    is the id.
+    """
+    stats = stats if stats is not None else ReadStats()
+    record: list[str] = []  # raw lines of the record being parsed
+    reader = csv_reader(fh, record, delimiter, max_field_chars)
+    layout = read_header(
+        reader,
+        stats,
+        name=name,
+        id_column=id_column,
+        text_column=text_column,
+        id_required=id_required,
+        delimiter=delimiter,
+        max_field_chars=max_field_chars,
+    )
+    dup = DuplicateIds(stats) if layout.id_idx is not None else None
+    off = reader.line_num  # parse_records counts lines after the header
+    try:
+        for number, first, last, rid, text, reason in parse_records(reader, record, layout, stats):
+            stats.rows = number
+            if dup is not None and rid is not None:
+                dup.add(rid)
+            error = reason and locate(number, first + off, last + off, reason)
+            yield Row(number, last + off, str(number) if rid is None else rid, text, error, first + off)
+    except RecordError as exc:
+        raise InputFileError(f"{name}: {exc.input_error(off)}") from None
+
+
+class DuplicateIds:
+    """Counts repeated ids into ``stats``, remembering at most DUPLICATE_ID_WINDOW of them."""
+
+    def __init__(self, stats: ReadStats) -> None:
+        self.stats = stats
+        self.seen: set[str] = set()
+
+    def add(self, rid: str) -> None:
+        if rid in self.seen:
+            self.stats.duplicate_ids += 1
+        elif len(self.seen) < DUPLICATE_ID_WINDOW:
+            self.seen.add(rid)
+        else:
+            self.stats.duplicate_window_full = True
 
 
 def _csv_error(exc: csv.Error, max_field_chars: int) -> str:
@@ -255,149 +361,7 @@ def _csv_error(exc: csv.Error, max_field_chars: int) -> str:
     return str(exc)
 
 
-# --------------------------------------------------------------------- output
+# the writing side lives in edgeclf.output; kept importable from here
+from .output import AtomicOutput, ResultWriter  # noqa: E402
 
-
-class AtomicOutput:
-    """A file that appears at ``path`` only when complete.
-
-    Written to a hidden temporary file in the same directory, fsync'ed and
-    renamed over the target on success, so a crash or SIGKILL at any point
-    leaves either no file or the previous one, never a partial one. ``-`` or
-    ``None`` writes to stdout (streamed; atomicity is the reader's concern),
-    and so does an existing target that is not a regular file (a FIFO,
-    ``/dev/null``, ``/dev/stdout``): renaming over it would replace the pipe
-    or device itself (as root, ``-o /dev/null`` would turn it into a file).
-    """
-
-    def __init__(
-        self, path: str | os.PathLike[str] | None, *, refuse: Sequence[str | os.PathLike[str]] = ()
-    ) -> None:
-        self.path = None if path is None or os.fspath(path) == "-" else Path(path)
-        if self.path is not None:
-            for other in refuse:
-                if other is not None and os.fspath(other) != "-" and _same_file(self.path, Path(other)):
-                    raise InputFileError(f"refusing to overwrite the input file {other} with the output")
-            if self.path.is_dir():
-                raise InputFileError(f"{self.path}: is a directory")
-        self.special = self.path is not None and (
-            (self.path.exists() and not self.path.is_file())
-            # /dev/stdout, /dev/fd/1, /proc/self/fd/1 lead to a regular file when stdout is redirected
-            # to one; renaming over them would replace the link (/dev/shm/x.csv stays atomic)
-            or os.fspath(self.path.absolute().parent) in ("/dev", "/dev/fd")
-            or os.fspath(self.path.absolute()).startswith("/proc/")
-        )
-        self._tmp: str | None = None
-        self.fh: IO[str] | None = None
-
-    def __enter__(self) -> IO[str]:
-        if self.path is None:
-            self.fh = io.TextIOWrapper(
-                sys.stdout.buffer, encoding="utf-8", errors="surrogateescape", newline="", write_through=False
-            )
-            return self.fh
-        if self.special:
-            try:
-                self.fh = open(self.path, "w", encoding="utf-8", errors="surrogateescape", newline="")
-            except OSError as exc:
-                raise InputFileError(f"{self.path}: cannot write: {exc.strerror or exc}") from None
-            return self.fh
-        directory = self.path.parent if str(self.path.parent) else Path(".")
-        if not directory.is_dir():
-            raise InputFileError(f"{self.path}: output directory {directory} does not exist")
-        try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{self.path.name}.", suffix=".tmp", dir=directory)
-        except OSError as exc:  # e.g. a read-only directory: a usage error (exit 2), not a traceback
-            raise InputFileError(
-                f"{self.path}: cannot create a temporary file in {directory}: {exc.strerror or exc}"
-            ) from None
-        self.fh = open(fd, "w", encoding="utf-8", errors="surrogateescape", newline="")
-        return self.fh
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        assert self.fh is not None
-        if self.path is None:
-            with contextlib.suppress(BrokenPipeError):
-                self.fh.flush()
-            self.fh.detach()
-            return
-        if self.special:
-            with contextlib.suppress(BrokenPipeError):
-                self.fh.close()
-            return
-        try:
-            if exc_type is None:
-                self.fh.flush()
-                os.fsync(self.fh.fileno())
-            self.fh.close()
-            if exc_type is None:
-                assert self._tmp is not None
-                os.chmod(self._tmp, 0o666 & ~_umask())
-                os.replace(self._tmp, self.path)
-                self._tmp = None
-        finally:
-            if self._tmp is not None:
-                with contextlib.suppress(OSError):
-                    os.unlink(self._tmp)
-
-
-def _umask() -> int:
-    mask = os.umask(0)
-    os.umask(mask)
-    return mask
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
-
-
-class ResultWriter:
-    """Writes ``id,label,score,error`` rows as CSV, or the same as JSON Lines."""
-
-    def __init__(
-        self, fh: IO[str], *, fmt: str = "csv", labels: Sequence[str] = (), probabilities: bool = False
-    ) -> None:
-        if fmt not in ("csv", "jsonl"):
-            raise ValueError("format must be 'csv' or 'jsonl'")
-        self.fh = fh
-        self.fmt = fmt
-        self.labels = list(labels)
-        self.probabilities = probabilities
-        if fmt == "csv":
-            self._csv = csv.writer(fh, lineterminator="\n")
-            header = ["id", "label", "score"]
-            if probabilities:
-                header += [f"p_{lab}" for lab in self.labels]
-            self._csv.writerow([*header, "error"])
-
-    def write(
-        self,
-        rid: str,
-        label: str | int | None,
-        score: float | None,
-        probs: Sequence[float] | None,
-        error: str | None,
-    ) -> None:
-        if self.fmt == "csv":
-            row: list[Any] = [rid, "" if label is None else label, "" if score is None else f"{score:.6f}"]
-            if self.probabilities:
-                row += [f"{p:.6f}" for p in probs] if probs is not None else [""] * len(self.labels)
-            row.append(error or "")
-            self._csv.writerow(row)
-        else:
-            obj: dict[str, Any] = {
-                "id": rid,
-                "label": label,
-                "score": None if score is None else round(score, 6),
-            }
-            if self.probabilities:
-                obj["probabilities"] = (
-                    None
-                    if probs is None
-                    else {lab: round(float(p), 6) for lab, p in zip(self.labels, probs, strict=True)}
-                )
-            obj["error"] = error
-            self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+__all__ = ["AtomicOutput", "InputFileError", "ResultWriter", "Row", "read_rows"]

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeclf import cli, csvio
+from edgeclf import chunking, csvio, output
 from edgeclf.csvio import InputFileError, ReadStats, Row, read_rows
 
 from . import hostile
@@ -95,7 +95,7 @@ def test_unwritable_output_directory_is_a_usage_error(
     def refuse(*a: object, **k: object) -> None:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(csvio.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(output.tempfile, "mkstemp", refuse)
     src = tmp_path / "in.csv"
     src.write_text("id,text\n1,good film\n")
     run = hostile.run_inprocess(["predict", str(src), "-o", str(tmp_path / "out.csv")])
@@ -149,11 +149,14 @@ def test_duplicate_window_is_named_in_the_summary(monkeypatch: pytest.MonkeyPatc
     assert run.returncode == 0 and "1 duplicate ids among the first 5 ids" in run.stderr
 
 
-def test_chunks_are_bounded_by_characters_as_well_as_rows() -> None:
-    rows = [Row(number=i, line=i, id=str(i), text="x" * 3_000_000) for i in range(10)]
-    sizes = [len(c) for c in cli._chunks(rows, 4096)]
-    assert sizes == [3, 3, 3, 1]  # 8,000,000 characters per chunk at most (plus the row that crosses it)
-    assert [len(c) for c in cli._chunks(rows[:5], 2)] == [2, 2, 1]
+def test_chunks_are_bounded_by_bytes_as_well_as_rows() -> None:
+    """The main process holds a few chunks at a time: each near the byte target, or the --chunk-rows lines."""
+    data = b"id,text\n" + b"".join(b"%d,%s\n" % (i, b"x" * 3_000_000) for i in range(10))
+    chunks = list(chunking.cut_chunks(io.BytesIO(data).read, 8_000_000, 4096))
+    assert b"".join(c for c, _ in chunks) == data and [last for _, last in chunks][-2:] == [False, True]
+    assert [len(c) for c, _ in chunks] == [8 + 2 * 3_000_003, *[2 * 3_000_003] * 4]  # 2 rows of 3 MB each
+    small = b"id,text\n" + b"".join(b"%d,film\n" % i for i in range(5))
+    assert [c.count(b"\n") for c, _ in chunking.cut_chunks(io.BytesIO(small).read, 1 << 20, 2)] == [2, 2, 2]
 
 
 @pytest.mark.parametrize(

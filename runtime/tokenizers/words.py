@@ -12,7 +12,7 @@ One deliberate difference from ``text_to_word_sequence``: we split on any
 whitespace, not only spaces, so a ``\\r`` or a no-break space separates words.
 
 Speed: the whole step is C-level string methods plus one ``map(dict.get)``;
-only the last ``max_length`` words of a review are looked up.
+only the last ``max_length`` words of a review are split off and looked up.
 """
 
 from __future__ import annotations
@@ -95,27 +95,31 @@ class KerasWordTokenizer:
         costs what a 64 KB one does.
         """
         n = self.max_length
-        words = None
+        get, oov = self._bindex.get, repeat(self.oov_id)
         if len(text) > _TAIL:
-            words = self._words_fast(text[-_TAIL:])
-            if len(words) <= n:  # the cut first word could be among the kept ones
-                words = None
-        if words is None:
-            words = self._words_fast(text)
-        if len(words) >= n:  # 'pre' truncation of [start] + ids drops the start token too
-            return list(map(self._bindex.get, words[-n:], repeat(self.oov_id)))
+            words = self._words_fast(text[-_TAIL:], n)
+            if len(words) > n:  # more than n words in the tail: the cut first word is not kept
+                return list(map(get, words[1:], oov))
+        words = self._words_fast(text, n)
+        if len(words) > n:  # rsplit left everything before the last n words as one element
+            return list(map(get, words[1:], oov))
+        if len(words) == n:  # 'pre' truncation of [start] + ids drops the start token too
+            return list(map(get, words, oov))
         ids = [self.start_id]
-        ids.extend(map(self._bindex.get, words, repeat(self.oov_id)))
+        ids.extend(map(get, words, oov))
         return ids
 
-    def _words_fast(self, text: str) -> list[bytes]:
+    def _words_fast(self, text: str, last: int) -> list[bytes]:
+        """The words of ``text``; past ``last`` of them, the first element is the unsplit rest
+        (``rsplit``: the words before the last ``max_length`` are never looked up, so they
+        need not become objects)."""
         low = text.lower()
         if not low.isascii():
             # str.split() also splits on non-ASCII whitespace; bytes.split() does not
             low = _UNICODE_SPACE.sub(" ", low)
             if self._other_filters is not None:
                 low = self._other_filters.sub(" ", low)
-        return low.encode("utf-8", "surrogatepass").translate(self._btable).split()
+        return low.encode("utf-8", "surrogatepass").translate(self._btable).rsplit(None, last)
 
     def encode_reference(self, text: str) -> list[int]:
         """The plain definition, kept for tests that check :meth:`encode` against it."""
