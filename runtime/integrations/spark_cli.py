@@ -91,6 +91,8 @@ def session(master: str | None) -> Any:
             os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need this venv's edgeclf and pyarrow
         if not conf.contains("spark.ui.enabled"):
             builder = builder.config("spark.ui.enabled", "false")  # no web server for a local batch job
+        if not sys.stderr.isatty():
+            builder = builder.config("spark.ui.showConsoleProgress", "false")
     spark = builder.getOrCreate()
     spark.sparkContext.setLogLevel("ERROR")
     return spark
@@ -135,15 +137,17 @@ def with_row_numbers(df: Any, name: str) -> Any:
     return numbered.drop("__edgeclf_part", "__edgeclf_pos")
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace, stats: Any = None) -> int:
+    """The command; ``stats``: a :func:`~edgeclf.integrations.spark.worker_stats` accumulator (benchmarks)."""
     for flag in ("max_chars", "threads", "batch_size", "arrow_batch_rows", "partitions"):
         value = getattr(args, flag)
         if value is not None and value < 1:
             raise ValueError(f"--{flag.replace('_', '-')} must be >= 1")
-    out = Path(args.output)
-    if out.exists() and not args.overwrite:
+    out = args.output  # a string: Path() would fold hdfs:///x or s3a://b/x into another URI
+    local = Path(out)  # checked here when it is a local path; Spark refuses an existing one anywhere
+    if local.exists() and not args.overwrite:
         raise ValueError(f"{out} exists; choose another output or pass --overwrite")
-    if Path(args.input).exists() and out.exists() and os.path.samefile(args.input, out):
+    if Path(args.input).exists() and local.exists() and os.path.samefile(args.input, local):
         raise ValueError(f"refusing to overwrite the input {args.input} with the output")
     started = time.perf_counter()
     spark = session(args.master)
@@ -175,9 +179,10 @@ def run(args: argparse.Namespace) -> int:
         threads=args.threads,
         max_chars=args.max_chars,
         arrow_batch_rows=args.arrow_batch_rows,
+        stats=stats,
     )
-    scored.write.mode("overwrite" if args.overwrite else "errorifexists").parquet(str(out))
-    result = spark.read.parquet(str(out)).selectExpr("count(*) AS rows", "count(error) AS errors").first()
+    scored.write.mode("overwrite" if args.overwrite else "errorifexists").parquet(out)
+    result = spark.read.parquet(out).selectExpr("count(*) AS rows", "count(error) AS errors").first()
     if not args.quiet:
         took = time.perf_counter() - started
         print(
