@@ -229,3 +229,11 @@ def test_spark_predict_without_the_extra_names_it(tmp_path):
     r = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert r.returncode == 2
     assert "pip install 'edgeclf[spark]'" in r.stderr
+
+
+def test_rows_are_numbered_in_read_order_across_partitions(spark):
+    from edgeclf.integrations.spark_cli import with_row_numbers
+
+    df = spark.range(0, 1000, numPartitions=4).withColumnRenamed("id", "x")
+    got = with_row_numbers(df, "id").collect()
+    assert [r.id for r in got] == [r.x + 1 for r in got] == list(range(1, 1001))
