@@ -185,9 +185,10 @@ def run(args: argparse.Namespace, stats: Any = None) -> int:
     result = spark.read.parquet(out).selectExpr("count(*) AS rows", "count(error) AS errors").first()
     if not args.quiet:
         took = time.perf_counter() - started
+        rate = result.rows / max(took, 1e-9)
         print(
             f"edgeclf: {result.rows:,} rows -> {out}: {result.rows - result.errors:,} classified, "
-            f"{result.errors:,} errors; model {args.model}; {took:.2f} s ({result.rows / max(took, 1e-9):,.0f} rows/s, "
+            f"{result.errors:,} errors; model {args.model}; {took:.2f} s ({rate:,.{0 if rate >= 100 else 1}f} rows/s, "
             f"Spark {spark.version}, master {spark.sparkContext.master})",
             file=sys.stderr,
         )
