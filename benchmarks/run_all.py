@@ -37,7 +37,10 @@ STEPS = [
     (["bench_tokenizer_sentencepiece.py", "--max-length", "256"], "tokenizer_sentencepiece.txt"),
     (["bench_tokenizer_wordpiece.py"], "tokenizer_wordpiece.txt"),
     (["zh_rumor.py"], None),
-    (["bench_spark.py", "--albert-rows", "500"], None),  # writes results/spark.md (needs edgeclf[spark], Java)
+    (
+        ["bench_spark.py", "--albert-rows", "500"],
+        None,
+    ),  # writes results/spark.md (needs edgeclf[spark], Java)
     (["batch_peers.py"], None),
 ]
 
@@ -193,7 +196,10 @@ def render() -> str:
             "",
         ]
     for name, title in (
-        ("spark", "Spark: `edgeclf spark-predict` local[1] / local[2] vs `edgeclf predict` (docs/scale-out.md)"),
+        (
+            "spark",
+            "Spark: `edgeclf spark-predict` local[1] / local[2] vs `edgeclf predict` (docs/scale-out.md)",
+        ),
         ("batch_peers", "How much a score depends on its batch peers (`benchmarks/batch_peers.py`)"),
     ):
         path = RESULTS / f"{name}.md"
