@@ -93,9 +93,9 @@ def test_imdb_reviews_match_the_local_api_row_by_row(spark, shared):
         if text_error(text, max_chars) is not None:
             r = by_id[rid]
             assert (r.label, r.score, r.error) == (None, None, text_error(text, max_chars))
-    assert by_id["bad-null"].error == "empty text (null)"
+    assert by_id["bad-null"].error == "no text"
     assert by_id["bad-blank"].error == "empty text"
-    assert by_id["bad-long"].error == "text has 6,000 characters, over --max-chars 5,000"
+    assert by_id["bad-long"].error == "text has 6,000 characters, over max_chars 5,000"
 
     # the bundle was loaded once per Python worker process, not once per batch or task
     per_worker = stats.value
@@ -132,7 +132,7 @@ def test_weibo_posts_through_albert_exactly_as_the_local_api(spark, shared):
             None,
         )
     errors = sorted(r.error for r in got if r.error is not None)
-    assert len(errors) == 16 and set(errors) <= {"empty text", "empty text (null)"}
+    assert len(errors) == 16 and set(errors) <= {"empty text", "no text"}
 
 
 def test_directory_bundle_is_shipped_and_verified_on_the_executors(spark, tmp_path):
@@ -198,7 +198,7 @@ def test_spark_predict_command_csv_to_parquet(spark, tmp_path, capsys):
     got = pd.read_parquet(out).sort_values("id")
     assert list(got.columns) == ["id", "label", "score", "error"]
     assert got["id"].tolist() == [1, 2, 3, 4, 5]  # numbered in file order, as `edgeclf predict` does
-    assert got["error"].tolist()[1] == "empty text (null)" and got["error"].tolist()[3] == "empty text"
+    assert got["error"].tolist()[1] == "no text" and got["error"].tolist()[3] == "empty text"
     texts = [
         "A moving, beautifully acted film.",
         'Dull, "boring"\nand far too long.',
@@ -216,7 +216,7 @@ def test_spark_predict_command_csv_to_parquet(spark, tmp_path, capsys):
     pd.DataFrame({"id": ["a", "b"], "text": ["Superb.", None]}).to_parquet(parquet_in)
     assert main(["spark-predict", str(parquet_in), "-o", str(tmp_path / "o2"), "--probabilities"]) == 1
     got = pd.read_parquet(tmp_path / "o2").sort_values("id")
-    assert got["id"].tolist() == ["a", "b"] and got["error"].tolist()[1] == "empty text (null)"
+    assert got["id"].tolist() == ["a", "b"] and got["error"].tolist()[1] == "no text"
     assert set(dict(got["probabilities"].iloc[0])) == {"negative", "positive"}  # a Parquet map
 
 

@@ -77,16 +77,18 @@ def require() -> Any:
 # ----------------------------------------------------------------- row errors
 
 
-def text_error(text: Any, max_chars: int) -> str | None:
-    """Why a text cannot be classified (the reasons ``edgeclf predict`` gives), or None."""
-    if text is None:
-        return "empty text (null)"
+def text_error(text: object, max_chars: int | None = None, *, limit_name: str = "max_chars") -> str | None:
+    """Why ``text`` cannot be classified (the reasons ``edgeclf predict`` gives), or None.
+
+    The same signature and wording as ``edgeclf.pipeline.text_error`` (being
+    written on feat/pipeline), which replaces this copy when it lands.
+    """
     if not isinstance(text, str):
-        return f"text is {type(text).__name__}, not a string"
+        return "no text" if text is None else f"expected a string, got {type(text).__name__}"
     if not text.strip():
         return "empty text"
-    if len(text) > max_chars:
-        return f"text has {len(text):,} characters, over --max-chars {max_chars:,}"
+    if max_chars is not None and len(text) > max_chars:
+        return f"text has {len(text):,} characters, over {limit_name} {max_chars:,}"
     return None
 
 
