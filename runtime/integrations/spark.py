@@ -23,7 +23,7 @@ as ``edgeclf.load``, hence the same labels and scores):
   the worker's own module global. Spark reuses Python workers between tasks
   (``spark.python.worker.reuse``, on by default), so a worker that runs a
   hundred tasks loads the bundle once. ``stats=worker_stats(spark)`` reports
-  loads, batches, rows and seconds per worker process.
+  loads, tasks, batches, rows and seconds per worker process.
 - Shipping the bundle: an embedded model name loads from the edgeclf package
   installed on each executor; a bundle directory is sent with
   ``SparkContext.addFile(dir, recursive=True)`` (or, with ``ship=False``,
@@ -169,6 +169,7 @@ def _score_batches(batches: Any, spec: _Spec) -> Any:
     import numpy as np
 
     clf = None
+    first = 1  # one call of this function is one task (one partition)
     for pdf in batches:
         started = time.perf_counter()
         if clf is None:
@@ -197,7 +198,9 @@ def _score_batches(batches: Any, spec: _Spec) -> Any:
         out = out.assign(error=errors)
         if spec.stats is not None:
             took = time.perf_counter() - started
-            spec.stats.add({os.getpid(): {"batches": 1, "rows": n, "errors": n - len(good), "score_s": took}})
+            counts = {"tasks": first, "batches": 1, "rows": n, "errors": n - len(good), "score_s": took}
+            spec.stats.add({os.getpid(): counts})
+            first = 0
         yield out
 
 
@@ -208,7 +211,7 @@ def _stats_param() -> Any:
     from pyspark.accumulators import AccumulatorParam
 
     class WorkerStats(AccumulatorParam):
-        """{pid: {"loads", "load_s", "batches", "rows", "errors", "score_s"}}, summed per worker process."""
+        """{pid: {"loads", "load_s", "tasks", "batches", "rows", "errors", "score_s"}}, summed per worker."""
 
         def zero(self, value: dict) -> dict:
             return {}
@@ -227,7 +230,7 @@ def worker_stats(spark: Any) -> Any:
     """An accumulator to pass as ``predict(..., stats=)``: ``.value`` maps worker pid -> counts.
 
     Filled by the Python workers themselves while the job runs: ``loads`` (bundle
-    loads, 1 per worker when the cache works), ``load_s``, ``batches``, ``rows``,
+    loads, 1 per worker when the cache works), ``load_s``, ``tasks``, ``batches``, ``rows``,
     ``errors``, ``score_s`` (seconds in tokenizing + onnxruntime + building the batch).
     """
     require()
