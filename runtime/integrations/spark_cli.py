@@ -78,7 +78,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def session(master: str | None) -> Any:
-    """The active SparkSession, or a new one (local mode: this Python for the workers, no UI)."""
+    """The active SparkSession, or a new one (local mode: this Python for the workers, no UI, loopback only)."""
     from pyspark import SparkConf
     from pyspark.sql import SparkSession
 
@@ -91,6 +91,9 @@ def session(master: str | None) -> Any:
             os.environ["PYSPARK_PYTHON"] = sys.executable  # workers need this venv's edgeclf and pyarrow
         if not conf.contains("spark.ui.enabled"):
             builder = builder.config("spark.ui.enabled", "false")  # no web server for a local batch job
+        for key in ("spark.driver.bindAddress", "spark.driver.host"):  # listen on loopback only
+            if not conf.contains(key):
+                builder = builder.config(key, "127.0.0.1")
         if not sys.stderr.isatty():
             builder = builder.config("spark.ui.showConsoleProgress", "false")
     spark = builder.getOrCreate()
