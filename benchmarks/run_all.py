@@ -38,6 +38,11 @@ STEPS = [
     (["bench_tokenizer_wordpiece.py"], "tokenizer_wordpiece.txt"),
     (["zh_rumor.py"], None),
     (["bench_predict.py", "--before", "c1b0792"], None),
+    (
+        ["bench_spark.py", "--albert-rows", "500"],
+        None,
+    ),  # writes results/spark.md (needs edgeclf[spark], Java)
+    (["batch_peers.py"], None),
 ]
 
 
@@ -192,6 +197,16 @@ def render() -> str:
             markdown_table(["model", "accuracy", "fake precision", "fake recall", "fake F1", "posts"], rows),
             "",
         ]
+    for name, title in (
+        (
+            "spark",
+            "Spark: `edgeclf spark-predict` local[1] / local[2] vs `edgeclf predict` (docs/scale-out.md)",
+        ),
+        ("batch_peers", "How much a score depends on its batch peers (`benchmarks/batch_peers.py`)"),
+    ):
+        path = RESULTS / f"{name}.md"
+        if path.exists():
+            out += [f"## {title}", "", path.read_text(encoding="utf-8").strip(), ""]
     for name, title in (("profile_keras", "keras-imdb"), ("profile_albert", "albert-imdb")):
         prof = load(name)
         if prof:

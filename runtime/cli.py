@@ -126,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         ("quantize", "int8-quantize a bundle variant (needs edgeclf[export])"),
         ("evaluate", "measure a bundle's accuracy on a labelled CSV"),
         ("prune", "structured pruning of an ALBERT checkpoint into bundle variants (needs edgeclf[export])"),
+        ("spark-predict", "score a CSV/Parquet input on Spark into Parquet (needs edgeclf[spark])"),
     ):
         p = sub.add_parser(name, help=help_, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
@@ -138,7 +139,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     parser = build_parser()
-    if argv and argv[0] in ("export", "quantize", "evaluate", "prune"):
+    if argv and argv[0] in ("export", "quantize", "evaluate", "prune", "spark-predict"):
         return _tool(argv[0], argv[1:])
     args = parser.parse_args(argv)
     if args.command is None:
@@ -179,6 +180,8 @@ def _tool(name: str, argv: list[str]) -> int:
             from edgeclf.quantize.prune_cli import main as tool_main
         elif name == "quantize":
             from edgeclf.quantize.tool import main as tool_main
+        elif name == "spark-predict":
+            from edgeclf.integrations.spark_cli import main as tool_main
         else:
             from edgeclf.quantize.evaluate import main as tool_main
         return tool_main(argv)

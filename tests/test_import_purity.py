@@ -24,6 +24,8 @@ HEAVY = (
     "sklearn",
     "tokenizers",
     "scipy",
+    "pyspark",
+    "pyarrow",
 )
 
 SCRIPT = f"""
