@@ -76,21 +76,8 @@ def require() -> Any:
 
 # ----------------------------------------------------------------- row errors
 
-
-def text_error(text: object, max_chars: int | None = None, *, limit_name: str = "max_chars") -> str | None:
-    """Why ``text`` cannot be classified (the reasons ``edgeclf predict`` gives), or None.
-
-    The same signature and wording as ``edgeclf.pipeline.text_error`` (being
-    written on feat/pipeline), which replaces this copy when it lands.
-    """
-    if not isinstance(text, str):
-        return "no text" if text is None else f"expected a string, got {type(text).__name__}"
-    if not text.strip():
-        return "empty text"
-    if max_chars is not None and len(text) > max_chars:
-        return f"text has {len(text):,} characters, over {limit_name} {max_chars:,}"
-    return None
-
+# the reasons `edgeclf predict` and `edgeclf serve` give, from the one row pipeline
+from ..pipeline import classify_texts, text_error  # noqa: E402, F401
 
 # ----------------------------------------------------------------- executor side
 
@@ -176,21 +163,18 @@ def _score_batches(batches: Any, spec: _Spec) -> Any:
             clf = _classifier(spec)
         texts = pdf[spec.text_col].tolist()
         n = len(texts)
-        errors = [text_error(t, spec.max_chars) for t in texts]
-        good = [i for i in range(n) if errors[i] is None]
+        p, errors = classify_texts(clf, texts, spec.max_chars)
         labels: list[str | None] = [None] * n
         scores = np.full(n, np.nan)
         probs: list[dict[str, float] | None] = [None] * n
-        if good:
-            p = clf.predict_proba([texts[i] for i in good])
-            best = p.argmax(axis=1)
-            names = clf.labels
-            for k, i in enumerate(good):
-                j = int(best[k])
+        names = clf.labels
+        for i in range(n):
+            if errors[i] is None:
+                j = int(p[i].argmax())
                 labels[i] = names[j]
-                scores[i] = float(p[k, j])
+                scores[i] = float(p[i, j])
                 if spec.probabilities:
-                    probs[i] = {names[m]: float(v) for m, v in enumerate(p[k])}
+                    probs[i] = {names[m]: float(v) for m, v in enumerate(p[i])}
         out = pdf if spec.keep is None else pdf[list(spec.keep)]
         out = out.assign(label=labels, score=scores)
         if spec.probabilities:
@@ -198,7 +182,13 @@ def _score_batches(batches: Any, spec: _Spec) -> Any:
         out = out.assign(error=errors)
         if spec.stats is not None:
             took = time.perf_counter() - started
-            counts = {"tasks": first, "batches": 1, "rows": n, "errors": n - len(good), "score_s": took}
+            counts = {
+                "tasks": first,
+                "batches": 1,
+                "rows": n,
+                "errors": sum(e is not None for e in errors),
+                "score_s": took,
+            }
             spec.stats.add({os.getpid(): counts})
             first = 0
         yield out
