@@ -212,7 +212,12 @@ def create_app(models: dict[str, Served], default: str, limits: Limits) -> Starl
 
     async def on_starlette_error(request: Request, exc: Exception) -> Response:  # 404 path, 405 method
         assert isinstance(exc, HTTPException)
-        return JSONResponse({"error": exc.detail}, status_code=exc.status_code, headers=exc.headers)
+        message = exc.detail
+        if exc.status_code == 404:
+            message = (
+                f"no such path {request.url.path!r}; this server has POST /predict, GET /models, GET /health"
+            )
+        return JSONResponse({"error": message}, status_code=exc.status_code, headers=exc.headers)
 
     async def on_disconnect(request: Request, exc: Exception) -> Response:
         return Response(status_code=400)  # nobody is left to read it

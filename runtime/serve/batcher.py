@@ -80,6 +80,9 @@ class Batcher:
         self._queue: deque[_Job] = deque()
         self._cond = threading.Condition()
         self._closed = False
+        self._idle = True  # the worker waits for a first request
+        self._queued_texts = 0
+        self._collected = 0  # texts in the batch being collected
         self._thread = threading.Thread(target=self._loop, name=f"edgeclf-batcher-{name}", daemon=True)
         self._thread.start()
 
@@ -97,7 +100,11 @@ class Batcher:
                 self.stats.rejected += 1
                 raise QueueFull(f"{len(self._queue)} requests are queued (--max-queue {self.max_queue})")
             self._queue.append(job)
-            self._cond.notify()
+            self._queued_texts += len(texts)
+            # wake the worker when it is idle, or when a batch it is collecting is full; not for
+            # every request while it waits out max_wait (each wake-up is a GIL hand-over)
+            if self._idle or self._queued_texts + self._collected >= self.max_batch:
+                self._cond.notify()
         return job.future
 
     def close(self, timeout: float | None = None) -> None:
@@ -118,29 +125,32 @@ class Batcher:
 
     def _next_batch(self) -> list[_Job] | None:
         with self._cond:
+            self._idle = True
             while not self._queue:
                 if self._closed:
                     return None
                 self._cond.wait()
-            batch = [self._queue.popleft()]
-            n = len(batch[0].texts)
+            self._idle = False
+            batch = [self._take()]
             deadline = time.monotonic() + self.max_wait_s
-            while self.enabled and n < self.max_batch:
-                if self._queue:
-                    if n + len(self._queue[0].texts) > self.max_batch:
-                        break  # the next request starts the next batch
-                    job = self._queue.popleft()
-                    batch.append(job)
-                    n += len(job.texts)
-                    continue
+            while self.enabled:
+                while self._queue and self._collected + len(self._queue[0].texts) <= self.max_batch:
+                    batch.append(self._take())
                 remaining = deadline - time.monotonic()
-                if remaining <= 0 or self._closed:
-                    break
+                if self._queue or self._collected >= self.max_batch or remaining <= 0 or self._closed:
+                    break  # full (a queued request that does not fit starts the next batch) or waited enough
                 self._cond.wait(remaining)
+            self._collected = 0
             # a request whose caller went away is dropped before it costs a run
             batch = [job for job in batch if job.future.set_running_or_notify_cancel()]
             self.running = sum(len(job.texts) for job in batch)
             return batch
+
+    def _take(self) -> _Job:
+        job = self._queue.popleft()
+        self._queued_texts -= len(job.texts)
+        self._collected += len(job.texts)
+        return job
 
     def _run(self, batch: list[_Job]) -> None:
         texts = [t for job in batch for t in job.texts]
