@@ -30,6 +30,7 @@ import json
 import os
 import random
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -42,12 +43,14 @@ ROOT = Path(__file__).resolve().parents[1]
 HOST = "127.0.0.1"
 
 #: How far a served score may be from ``Classifier.predict`` of the same text alone. The Keras
-#: int8 model quantizes weights only: batch-mates change nothing. The ALBERT int8 variants
-#: quantize activations dynamically, with one scale per tensor, i.e. per batch: a text's score
-#: moves with the texts it is batched with (measured: up to 0.038 on 600 IMDB reviews in batches
-#: of 8 and 64, see docs/serve.md); a label may then differ only where the reference is that close to 0.5.
+#: int8 model quantizes weights only: batch-mates change nothing (measured: 2e-6). The ALBERT int8
+#: variants quantize activations dynamically with one scale per tensor, i.e. per batch, so a
+#: text's score moves with the texts it is batched with: up to 0.045 on 256 IMDB reviews in
+#: batches of 2 to 64 (`Classifier.predict_proba`, length-sorted) and 0.05 through the server
+#: (mixed lengths); the tolerance is twice that. A label may differ only where the reference is
+#: that close to 0.5. `edgeclf predict` batches 64 rows and has the same property.
 TOLERANCE = {"keras-imdb": 1e-4}
-DEFAULT_TOLERANCE = 0.05
+DEFAULT_TOLERANCE = 0.1
 
 
 # --------------------------------------------------------------------- the server process
@@ -313,6 +316,15 @@ def load_texts(n: int, seed: int = 0) -> tuple[list[str], str]:
     return texts, f"the {len(texts)} built-in IMDB reviews (edgeclf/profile_samples.txt)"
 
 
+def cpu_seconds(pid: int) -> float:
+    """CPU seconds the threads of a process have run (Linux schedstat, nanoseconds)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError):  # a thread may end while we read
+            total += int((task / "schedstat").read_text().split()[0])
+    return total / 1e9
+
+
 def health_stats(port: int, model: str) -> dict[str, int]:
     return get_json(port, "/health")[1]["models"][model]
 
@@ -320,36 +332,39 @@ def health_stats(port: int, model: str) -> dict[str, int]:
 def bench(args: argparse.Namespace) -> dict[str, Any]:
     texts, source = load_texts(args.texts)
     clients_list = [int(c) for c in args.clients.split(",")]
-    out: dict[str, Any] = {"texts": source, "rounds": args.rounds, "results": {}}
+    out: dict[str, Any] = {"texts": source, "rounds": args.rounds, "modes": MODES, "results": {}}
     for model in args.models.split(","):
         print(f"== {model}: reference predictions", file=sys.stderr, flush=True)
         checker = reference(model, texts)
         base = args.requests.get(model, 200)
         common = ["--model", model, "--max-queue", "1024"]
         with contextlib.ExitStack() as stack:
-            servers = {
-                mode: stack.enter_context(ServerProcess(*common, *flags)).port
-                for mode, flags in MODES.items()
+            procs = {
+                mode: stack.enter_context(ServerProcess(*common, *flags)) for mode, flags in MODES.items()
             }
+            servers = {mode: p.port for mode, p in procs.items()}
             for port in servers.values():  # warm up: first runs allocate
                 run_load(port, texts, checker, clients=8, requests=32)
             samples: dict[tuple[int, str], list[LoadResult]] = {}
             stats: dict[tuple[int, str], list[int]] = {}
             for rnd in range(args.rounds):
                 for clients in clients_list:
-                    n = max(base, 4 * clients)
+                    n = max(base, 2 * clients)
                     for mode, port in servers.items():
                         before = health_stats(port, model)
+                        cpu0 = cpu_seconds(procs[mode].proc.pid)
                         res = run_load(
                             port, texts, checker, clients=clients, requests=n, timeout_s=args.timeout
                         )
+                        cpu = cpu_seconds(procs[mode].proc.pid) - cpu0
                         after = health_stats(port, model)
                         if res.failures:
                             raise SystemExit(f"{model} {mode} {clients} clients: {res.failures[:5]}")
                         samples.setdefault((clients, mode), []).append(res)
-                        runs = stats.setdefault((clients, mode), [0, 0])
+                        runs = stats.setdefault((clients, mode), [0, 0, 0.0])
                         runs[0] += after["runs"] - before["runs"]
                         runs[1] += after["texts"] - before["texts"]
+                        runs[2] += cpu
                         print(
                             f"round {rnd + 1} {model} {clients:>2} clients {mode:<20} "
                             f"{res.rps:8.1f} req/s  p50 {percentile(res.latencies_s, 50) * 1e3:7.1f} ms",
@@ -359,15 +374,18 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
         rows = {}
         for (clients, mode), results in samples.items():
             lat = [x for r in results for x in r.latencies_s]
-            runs, n_texts = stats[(clients, mode)]
+            runs, n_texts, cpu = stats[(clients, mode)]
             rows[f"{clients}_{mode}"] = {
                 "clients": clients,
                 "mode": mode,
                 "requests": sum(r.requests for r in results),
-                "rps": sum(r.requests for r in results) / sum(r.seconds for r in results),
+                "rps": statistics.median(r.rps for r in results),  # median over the rounds
+                "rps_rounds": [r.rps for r in results],
                 "p50_ms": percentile(lat, 50) * 1e3,
                 "p99_ms": percentile(lat, 99) * 1e3,
                 "texts_per_run": n_texts / max(runs, 1),
+                # CPU the server process used (all threads) per request: robust to other tenants
+                "server_cpu_ms_per_request": cpu * 1e3 / sum(r.requests for r in results),
             }
         out["results"][model] = {
             "rows": rows,
@@ -398,6 +416,7 @@ def table(result: dict[str, Any]) -> str:
                     f"{r['p50_ms']:.1f}",
                     f"{r['p99_ms']:.1f}",
                     f"{r['texts_per_run']:.1f}",
+                    f"{r['server_cpu_ms_per_request']:.2f}",
                     f"{r['rps'] / off['rps']:.2f}",
                 ]
             )
@@ -411,7 +430,8 @@ def table(result: dict[str, Any]) -> str:
                     "p50 ms",
                     "p99 ms",
                     "texts per run",
-                    "x no batching",
+                    "server CPU ms per request",
+                    "requests/s x no batching",
                 ],
                 rows,
             )
@@ -429,13 +449,14 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="keras-imdb,albert-imdb")
     p.add_argument("--clients", default="1,8,64")
-    p.add_argument("--rounds", type=int, default=3, help="alternating rounds per configuration (default: 3)")
+    p.add_argument("--rounds", type=int, default=8, help="alternating rounds per configuration (default: 8)")
     p.add_argument("--texts", type=int, default=256, help="distinct reviews sent (default: 256)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one measurement may take at most")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serve.json"))
     args = p.parse_args()
-    #: requests per measurement (at least 4 per client)
-    args.requests = {"keras-imdb": 400, "albert-imdb": 128}
+    #: requests per measurement and round (at least 2 per client): short measurements, many
+    #: rounds, so that load from other users of a shared machine falls on every mode alike
+    args.requests = {"keras-imdb": 150, "albert-imdb": 48}
     sys.path.insert(0, str(ROOT / "benchmarks"))
     from common import machine
 

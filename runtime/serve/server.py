@@ -11,6 +11,7 @@ a handler that only records it, so a drained shutdown is a clean exit.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import socket
@@ -106,6 +107,13 @@ def serve(args: argparse.Namespace) -> int:
         file=sys.stderr,
         flush=True,
     )
+    if not ipaddress.ip_address(host.split("%")[0]).is_loopback:
+        print(
+            f"edgeclf serve: warning: {host} is reachable from other machines, and this server has no TLS "
+            "and no authentication: put a reverse proxy in front (docs/serve.md)",
+            file=sys.stderr,
+            flush=True,
+        )
     stops: list[int] = []
     previous = {
         s: signal.signal(s, lambda signum, frame: stops.append(signum))
