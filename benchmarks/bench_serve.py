@@ -445,6 +445,26 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+DOC = ROOT / "docs" / "serve.md"
+BEGIN, END = "<!-- bench_serve.py: begin -->", "<!-- bench_serve.py: end -->"
+
+
+def publish(result: dict[str, Any]) -> None:
+    """Put the table, the command and the machine between the markers of docs/serve.md."""
+    m = result["machine"]
+    block = (
+        f"{BEGIN}\n`{result['command']}`, {result['texts']}, {result['rounds']} interleaved rounds "
+        "(requests/s: median of the rounds; latencies pooled). "
+        f"_Machine: {m['cpu']}, {m['cores']} cores shared with other work (load average "
+        f"{m['load_average']:.1f} at the start), {m['platform']}, Python {m['python']}, "
+        f"onnxruntime {m['onnxruntime']}; the load generator runs on the same 2 cores._\n\n"
+        f"{table(result)}\n{END}"
+    )
+    text = DOC.read_text(encoding="utf-8")
+    start, end = text.index(BEGIN), text.index(END) + len(END)
+    DOC.write_text(text[:start] + block + text[end:], encoding="utf-8")
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--models", default="keras-imdb,albert-imdb")
@@ -453,19 +473,25 @@ def main() -> None:
     p.add_argument("--texts", type=int, default=256, help="distinct reviews sent (default: 256)")
     p.add_argument("--timeout", type=float, default=300.0, help="seconds one measurement may take at most")
     p.add_argument("--out", default=str(ROOT / "benchmarks" / "results" / "serve.json"))
+    p.add_argument("--render", action="store_true", help="only re-publish --out in docs/serve.md")
     args = p.parse_args()
     #: requests per measurement and round (at least 2 per client): short measurements, many
     #: rounds, so that load from other users of a shared machine falls on every mode alike
     args.requests = {"keras-imdb": 150, "albert-imdb": 48}
     sys.path.insert(0, str(ROOT / "benchmarks"))
-    from common import machine
+    if args.render:
+        result = json.loads(Path(args.out).read_text(encoding="utf-8"))
+    else:
+        from common import machine
 
-    result = bench(args)
-    result["machine"] = machine()
-    result["command"] = "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=1), encoding="utf-8")
+        result = bench(args)
+        result["machine"] = machine()
+        result["command"] = "python " + " ".join([f"benchmarks/{Path(sys.argv[0]).name}", *sys.argv[1:]])
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.out).write_text(json.dumps(result, indent=1), encoding="utf-8")
     print(table(result))
+    if args.out == p.get_default("out"):  # a partial run elsewhere does not overwrite the published table
+        publish(result)
 
 
 if __name__ == "__main__":

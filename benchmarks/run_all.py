@@ -37,6 +37,7 @@ STEPS = [
     (["bench_tokenizer_sentencepiece.py", "--max-length", "256"], "tokenizer_sentencepiece.txt"),
     (["bench_tokenizer_wordpiece.py"], "tokenizer_wordpiece.txt"),
     (["zh_rumor.py"], None),
+    (["bench_serve.py"], None),
 ]
 
 
@@ -188,6 +189,22 @@ def render() -> str:
             "## Chinese rumor detection (weibo_test)",
             "",
             markdown_table(["model", "accuracy", "fake precision", "fake recall", "fake F1", "posts"], rows),
+            "",
+        ]
+    serve = load("serve")
+    if serve:
+        from bench_serve import table as serve_table
+
+        out += [
+            "## `edgeclf serve` under load",
+            "",
+            f"From `{serve['command']}` (see docs/serve.md): real server processes on 127.0.0.1, "
+            "closed-loop clients sending one review per request, every answer checked; modes "
+            f"interleaved over {serve['rounds']} rounds, requests/s the median of the rounds, latencies "
+            "pooled. The client shares the 2 cores with the server.",
+            "",
+            serve_table(serve),
+            machine_line(serve["machine"]),
             "",
         ]
     for name, title in (("profile_keras", "keras-imdb"), ("profile_albert", "albert-imdb")):

@@ -23,7 +23,7 @@ DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_TEXTS = 256
 DEFAULT_MAX_CHARS = 100_000
 DEFAULT_MAX_BATCH = 64
-DEFAULT_BATCH_WAIT_MS = 2.0
+DEFAULT_BATCH_WAIT_MS = 0.0
 DEFAULT_MAX_QUEUE = 256
 
 
@@ -109,13 +109,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_MAX_CHARS,
         help=f"characters per text, 413 beyond (default: {DEFAULT_MAX_CHARS:,})",
     )
-    g.add_argument(
+    p.add_argument(
         "--graceful-timeout",
         type=float,
         default=30.0,
         help="seconds SIGTERM waits for in-flight requests (default: 30)",
     )
-    g.add_argument("--access-log", action="store_true", help="log every request on stderr")
+    p.add_argument(
+        "--access-log", action="store_true", help="log each request (client, method, path, status) on stderr"
+    )
 
 
 def main(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ class Batcher:
         predict_proba: Callable[[Sequence[str]], np.ndarray],
         *,
         max_batch: int = 64,
-        max_wait_s: float = 0.002,
+        max_wait_s: float = 0.0,
         max_queue: int = 256,
         enabled: bool = True,
         name: str = "model",
