@@ -125,7 +125,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         require()
     except MissingExtra as exc:
-        print(f"edgeclf serve: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)
         return 2
     from .server import serve
 
