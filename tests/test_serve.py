@@ -1,7 +1,7 @@
 """``edgeclf serve``: a real server process on 127.0.0.1, real HTTP, real models.
 
-The load generator and answer checker are benchmarks/bench_serve.py's, so the
-test and the published table exercise the same client. Only loopback is ever
+The load generator and answer checker are benchmarks/serve_load.py, the ones
+behind the published table (benchmarks/bench_serve.py). Only loopback is ever
 contacted; every load is a fixed number of requests under a time limit.
 """
 
@@ -23,7 +23,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_serve import Checker, ServerProcess, get_json, reference, run_load  # noqa: E402
+from serve_load import Checker, ServerProcess, get_json, reference, run_load  # noqa: E402
 
 LIMITS = ["--max-body-bytes", "65536", "--max-texts", "16", "--max-chars", "20000"]
 TEXTS = [
