@@ -114,11 +114,8 @@ def serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
             flush=True,
         )
-    stops: list[int] = []
-    previous = {
-        s: signal.signal(s, lambda signum, frame: stops.append(signum))
-        for s in (signal.SIGTERM, signal.SIGINT)
-    }
+    # what uvicorn restores and re-raises once drained: a no-op, so a drained stop exits 0
+    previous = {s: signal.signal(s, _after_drain) for s in (signal.SIGTERM, signal.SIGINT)}
     try:
         server.run(sockets=[sock])
     finally:
@@ -129,3 +126,7 @@ def serve(args: argparse.Namespace) -> int:
         sock.close()
     print("edgeclf serve: stopped", file=sys.stderr, flush=True)
     return 0
+
+
+def _after_drain(signum: int, frame: object) -> None:
+    """The signal already did its work: uvicorn stopped and drained on it."""
