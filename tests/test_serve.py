@@ -314,7 +314,7 @@ def test_without_the_extra_serve_says_what_to_install_and_exits_2():
     assert "pip install 'edgeclf[serve]'" in r.stderr
 
 
-def test_bad_settings_and_a_taken_port_exit_2(extra):
+def test_bad_settings_an_unknown_model_and_a_taken_port_exit_2(extra):
     r = subprocess.run(
         [sys.executable, "-m", "edgeclf", "serve", "--max-queue", "0"],
         capture_output=True,
@@ -322,6 +322,13 @@ def test_bad_settings_and_a_taken_port_exit_2(extra):
         timeout=60,
     )
     assert r.returncode == 2 and "--max-queue must be >= 1" in r.stderr
+    r = subprocess.run(
+        [sys.executable, "-m", "edgeclf", "serve", "--port", "0", "--model", "no-such-model"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 2 and "no embedded model named 'no-such-model'" in r.stderr
     with socket.create_server(("127.0.0.1", 0)) as taken:
         port = str(taken.getsockname()[1])
         r = subprocess.run(
