@@ -96,6 +96,8 @@ def test_binds_loopback_by_default_and_answers_in_input_order(server, checkers):
     status, _, body = predict(server.port, {"texts": TEXTS[:2]})  # no model: the first one served
     assert status == 200 and body["model"] == "keras-imdb"
     assert "probabilities" not in body["predictions"][0]
+    bom = b"\xef\xbb\xbf" + json.dumps({"texts": TEXTS[:1]}).encode()  # a BOM is tolerated (RFC 8259)
+    assert call(server.port, "POST", "/predict", bom)[0] == 200
 
 
 def test_empty_texts_are_reported_in_place_like_predict_rows(server, checkers):
@@ -145,7 +147,8 @@ def _chunked(parts):
 
 BAD = [
     ("not JSON", b'{"texts": [', 400, "invalid JSON"),
-    ("not UTF-8", b'{"texts": ["\xff\xfe"]}', 400, "invalid JSON"),
+    ("not UTF-8", b'{"texts": ["\xff\xfe"]}', 400, "not UTF-8"),
+    ("UTF-16", '{"texts": ["ok"]}'.encode("utf-16"), 400, "not UTF-8"),
     ("nested 100,000 deep", b"[" * 100_000 + b"]" * 100_000, 413, "--max-body-bytes"),
     ("nested 20,000 deep", b"[" * 20_000 + b"]" * 20_000, 400, "invalid JSON"),
     ("a 5,000-digit number", b'{"texts": [' + b"9" * 5000 + b"]}", 400, "invalid JSON"),

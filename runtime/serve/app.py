@@ -158,9 +158,15 @@ def create_app(models: dict[str, Served], default: str, limits: Limits) -> Starl
 
     async def predict(request: Request) -> Response:
         body = await _read_body(request, limits.max_body_bytes)
+        try:  # JSON on the wire is UTF-8 (RFC 8259); a leading BOM is tolerated, as the RFC allows
+            text = body.decode("utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise HTTPError(
+                400, f"invalid JSON: the body is not UTF-8 ({exc.reason} at byte {exc.start})"
+            ) from None
         try:
-            data = json.loads(body)
-        except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+            data = json.loads(text)
+        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
             raise HTTPError(400, f"invalid JSON: {exc}") from None
         req = parse_request(data, models, default, limits)
         served = models[req.model]
