@@ -236,6 +236,20 @@ def test_concurrent_requests_on_two_models_match_classifier_text_for_text(server
     assert len(results) == 2
 
 
+def test_batching_can_be_off_for_one_model_only(extra, checkers):
+    with ServerProcess("-m", "keras-imdb", "-m", "albert-imdb", "--no-batching", "albert-imdb", *LIMITS) as s:
+        loaded = {
+            m["name"]: m["loaded"]["batching"]["enabled"] for m in get_json(s.port, "/models")[1]["models"]
+        }
+        assert loaded == {"keras-imdb": True, "albert-imdb": False}
+        for model, n in (("keras-imdb", 320), ("albert-imdb", 64)):
+            res = run_load(s.port, TEXTS, checkers[model], clients=32, requests=n, timeout_s=300)
+            assert res.failures == []
+            stats = get_json(s.port, "/health")[1]["models"][model]
+            assert stats["requests"] == n
+            assert (stats["runs"] < n) if model == "keras-imdb" else (stats["runs"] == n)
+
+
 def test_bounded_load_every_answer_checked(server, checkers):
     res = run_load(server.port, TEXTS, checkers["keras-imdb"], clients=16, requests=1000, timeout_s=300)
     assert res.failures == [] and len(res.latencies_s) == 1000

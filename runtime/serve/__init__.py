@@ -88,7 +88,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help=f"requests waiting per model; beyond it: 503 + Retry-After (default: {DEFAULT_MAX_QUEUE})",
     )
     g.add_argument(
-        "--no-batching", action="store_true", help="run each request alone (one ONNX run per request)"
+        "--no-batching",
+        nargs="*",
+        metavar="MODEL",
+        default=None,
+        help="run each request alone (one ONNX run per request); followed by model names: only for "
+        "those (e.g. batch keras-imdb but not albert-imdb on a small CPU, see docs/serve.md)",
     )
     g = p.add_argument_group("limits")
     g.add_argument(

@@ -48,10 +48,13 @@ def load_models(args: argparse.Namespace) -> dict[str, Served]:
                 max_batch=args.max_batch,
                 max_wait_s=args.batch_wait_ms / 1000,
                 max_queue=args.max_queue,
-                enabled=not args.no_batching,
+                enabled=_batched(name, ref, args.no_batching),
                 name=name,
             ),
         )
+    unknown = set(args.no_batching or ()) - set(served) - set(args.model or ["keras-imdb"])
+    if unknown:
+        raise ValueError(f"--no-batching names a model not served: {', '.join(sorted(unknown))}")
     return served
 
 
@@ -103,7 +106,7 @@ def serve(args: argparse.Namespace) -> int:
     print(
         f"edgeclf serve: listening on http://{shown}:{port} "
         f"(models: {', '.join(f'{n}/{m.classifier.variant.name}' for n, m in models.items())}; "
-        f"batching: {'off' if args.no_batching else f'max {args.max_batch} texts, {args.batch_wait_ms:g} ms'})",
+        f"batching: {_batching(models, args)})",
         file=sys.stderr,
         flush=True,
     )
@@ -130,3 +133,18 @@ def serve(args: argparse.Namespace) -> int:
 
 def _after_drain(signum: int, frame: object) -> None:
     """The signal already did its work: uvicorn stopped and drained on it."""
+
+
+def _batched(name: str, ref: str, no_batching: list[str] | None) -> bool:
+    """``--no-batching`` absent: batch; alone: batch nothing; with names: batch the others."""
+    if no_batching is None:
+        return True
+    return bool(no_batching) and not {name, ref} & set(no_batching)
+
+
+def _batching(models: dict[str, Served], args: argparse.Namespace) -> str:
+    on = [n for n, m in models.items() if m.batcher.enabled]
+    if not on:
+        return "off"
+    which = "" if len(on) == len(models) else f" for {', '.join(on)}"
+    return f"max {args.max_batch} texts, wait {args.batch_wait_ms:g} ms{which}"
