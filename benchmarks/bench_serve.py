@@ -138,6 +138,7 @@ def bench(args: argparse.Namespace) -> dict[str, Any]:
             "rows": rows,
             "checked": {
                 "tolerance": checker.tolerance,
+                "answers": checker.answers,
                 "max_abs_score_diff": checker.max_abs_diff,
                 "labels_differing_near_half": checker.label_differs_near_half,
             },
@@ -185,8 +186,8 @@ def table(result: dict[str, Any]) -> str:
         )
         c = res["checked"]
         lines.append(
-            f"\nEvery answer checked against `Classifier.predict` of the text alone: score within "
-            f"{c['tolerance']:g} (largest difference seen: {c['max_abs_score_diff']:.2g}); "
+            f"\n{c.get('answers', 'Every')} answers checked against `Classifier.predict` of the text alone: "
+            f"score within {c['tolerance']:g} (largest difference seen: {c['max_abs_score_diff']:.2g}); "
             f"labels differing where the reference is that close to 0.5: {c['labels_differing_near_half']}.\n"
         )
     return "\n".join(lines)
