@@ -357,6 +357,43 @@ def test_bad_settings_an_unknown_model_and_a_taken_port_exit_2(extra):
     assert r.returncode == 2 and f"cannot listen on 127.0.0.1:{port}" in r.stderr
 
 
+def test_serve_uses_no_network_but_its_own_socket_and_writes_nothing(extra, checkers, tmp_path):
+    """Under strace -f (tests/syscalls.py): the only inet socket is the listening one, on 127.0.0.1."""
+    from .syscalls import Sandbox, need_strace, traced
+
+    need_strace()
+    with socket.create_server(("127.0.0.1", 0)) as probe:
+        port = probe.getsockname()[1]
+    box = Sandbox.create(tmp_path / "box")
+    argv = [
+        sys.executable,
+        "-m",
+        "edgeclf",
+        "serve",
+        "--port",
+        str(port),
+        "-m",
+        "keras-imdb",
+        "-m",
+        "albert-imdb",
+    ]
+    with traced(argv, box) as proc:
+        deadline = time.monotonic() + 180
+        while get_json(port, "/health", timeout=5)[0] != 200:
+            assert time.monotonic() < deadline and proc.popen.poll() is None, (
+                "the traced server did not start"
+            )
+            time.sleep(0.2)
+        for model, n in (("keras-imdb", 64), ("albert-imdb", 16)):
+            res = run_load(port, TEXTS, checkers[model], clients=8, requests=n, timeout_s=300)
+            assert res.failures == []
+    t = proc.trace
+    assert t.returncode == 0, t.stderr[-2000:]
+    assert set(t.listening) == {("127.0.0.1", port)}  # listen() twice: edgeclf's bind, then asyncio's
+    t.assert_private(listen=[("127.0.0.1", port)])  # no other inet socket, no DNS, no file written
+    assert box.leftovers() == []  # HOME and XDG_CACHE_HOME untouched
+
+
 def test_accepted_connections_have_nagle_off(extra):
     """uvicorn issue #3149: with a listener of proto 0, keep-alive answers waited ~40 ms each."""
     from edgeclf.serve.server import bind
