@@ -157,15 +157,16 @@ class Batcher:
         try:
             probs = self._predict(texts)
         except Exception as exc:  # every waiting request learns why, the worker lives on
+            self.running = 0
             for job in batch:
                 job.future.set_exception(exc)
-        else:
-            start = 0
-            for job in batch:
-                job.future.set_result(probs[start : start + len(job.texts)])
-                start += len(job.texts)
-            self.stats.runs += 1
-            self.stats.requests += len(batch)
-            self.stats.texts += len(texts)
-        finally:
-            self.running = 0
+            return
+        # counters first: a client that has its answer sees them in /health
+        self.stats.runs += 1
+        self.stats.requests += len(batch)
+        self.stats.texts += len(texts)
+        self.running = 0
+        start = 0
+        for job in batch:
+            job.future.set_result(probs[start : start + len(job.texts)])
+            start += len(job.texts)
