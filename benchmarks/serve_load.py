@@ -28,7 +28,7 @@ HOST = "127.0.0.1"
 #: int8 model quantizes weights only: batch-mates change nothing. The ALBERT int8 variants
 #: quantize activations dynamically with one scale per tensor, i.e. per batch, so a text's score
 #: moves a little with the texts it is batched with (bench_serve.py reports the largest
-#: difference it saw: 0.04 to 0.05 in its runs); the tolerance is twice that, and a label may
+#: difference it saw: 0.04 to 0.052 in its runs); the tolerance is about twice that, and a label may
 #: differ only where the reference is that close to 0.5. `edgeclf predict` batches 64 rows and
 #: has the same property.
 TOLERANCE = {"keras-imdb": 1e-4}
