@@ -43,6 +43,7 @@ STEPS = [
         None,
     ),  # writes results/spark.md (needs edgeclf[spark], Java)
     (["batch_peers.py"], None),
+    (["bench_serve.py"], None),
 ]
 
 
@@ -207,6 +208,22 @@ def render() -> str:
         path = RESULTS / f"{name}.md"
         if path.exists():
             out += [f"## {title}", "", path.read_text(encoding="utf-8").strip(), ""]
+    serve = load("serve")
+    if serve:
+        from bench_serve import table as serve_table
+
+        out += [
+            "## `edgeclf serve` under load",
+            "",
+            f"From `{serve['command']}` (see docs/serve.md): real server processes on 127.0.0.1, "
+            "closed-loop clients sending one review per request, every answer checked; modes "
+            f"interleaved over {serve['rounds']} rounds, requests/s the median of the rounds, latencies "
+            "pooled. The client shares the 2 cores with the server.",
+            "",
+            serve_table(serve),
+            machine_line(serve["machine"]),
+            "",
+        ]
     for name, title in (("profile_keras", "keras-imdb"), ("profile_albert", "albert-imdb")):
         prof = load(name)
         if prof:

@@ -93,6 +93,17 @@ class Manifest:
     #: Written by the exporter from measurements; ``providers="auto"`` only picks from it.
     provider_variants: dict[str, str] = field(default_factory=dict)
 
+    def summary(self) -> dict[str, Any]:
+        """What ``edgeclf models --json`` and ``GET /models`` show for this bundle."""
+        return {
+            "name": self.name,
+            "task": self.task,
+            "labels": list(self.labels),
+            "default_variant": self.default_variant,
+            "variants": {v.name: {"size_bytes": v.file.size, **v.metrics} for v in self.variants.values()},
+            "description": self.description,
+        }
+
     def variant(self, name: str | None) -> Variant:
         key = name or self.default_variant
         try:

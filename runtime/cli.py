@@ -121,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_profile(sub)
 
+    from .serve import add_parser as add_serve_parser  # stdlib only; the server imports its extra later
+
+    add_serve_parser(sub)
     for name, help_ in (
         ("export", "train/export models to bundles (needs edgeclf[export])"),
         ("quantize", "int8-quantize a bundle variant (needs edgeclf[export])"),
@@ -160,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from .profile_cli import run as run_profile
 
             return run_profile(args)
+        if args.command == "serve":
+            from .serve import main as serve_main
+
+            return serve_main(args)
     except (BundleError, InputFileError, ProviderError, ValueError) as exc:
         print(f"edgeclf: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -259,23 +266,13 @@ def _models(args: argparse.Namespace) -> int:
     from . import list_models
     from .bundle import embedded_root, read_manifest
 
-    entries = []
-    for name in list_models():
-        m = read_manifest(embedded_root() / name)
-        entries.append(
-            {
-                "name": m.name,
-                "task": m.task,
-                "labels": list(m.labels),
-                "default_variant": m.default_variant,
-                "variants": {v.name: {"size_bytes": v.file.size, **v.metrics} for v in m.variants.values()},
-                "description": m.description,
-            }
-        )
-        if args.memory:
-            from .footprint import model_memory
+    names = list_models()
+    entries = [read_manifest(embedded_root() / name).summary() for name in names]
+    if args.memory:
+        from .footprint import model_memory
 
-            for vname, v in entries[-1]["variants"].items():
+        for name, entry in zip(names, entries, strict=True):
+            for vname, v in entry["variants"].items():
                 v["memory"] = model_memory(name, vname)
     if args.json:
         print(json.dumps(entries, indent=2))
