@@ -128,8 +128,11 @@ def parse_request(data: Any, models: dict[str, Served], default: str, limits: Li
 
 
 def text_problem(text: str) -> str | None:
-    """Why a text cannot be classified although the request is valid (as ``edgeclf predict`` rows)."""
-    return "empty text" if not text.strip() else None
+    """Why a text cannot be classified although the request is valid: the row pipeline's reasons,
+    so ``edgeclf predict``, serve and Spark word them alike (length limits answer 413 above)."""
+    from ..pipeline import text_error
+
+    return text_error(text)
 
 
 def _kind(value: Any) -> str:
