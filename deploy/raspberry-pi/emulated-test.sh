@@ -7,13 +7,15 @@
 #      a tarball in $EDGECLF_PI_CACHE (a repeat run extracts it in seconds);
 #   2. build the edgeclf wheel on the host, install it in an arm64 venv inside
 #      with runtime dependencies only (PyPI's aarch64 numpy + onnxruntime
-#      wheels, resolved by the arm64 pip itself; downloads cached);
+#      wheels, resolved by the arm64 pip itself; downloads and the dependencies' venv cached);
 #   3. run `edgeclf predict` with every embedded model and variant on real CSVs
 #      inside, as a Raspberry Pi 5 (Cortex-A76) and as a Pi 4 (Cortex-A72, no
 #      int8 dot-product instructions), and compare with the host's answers for
 #      the same wheel: identical labels, probabilities within 1e-4;
-#   4. run `edgeclf profile` once inside (emulated timings: not a performance claim);
-#   5. run `edgeclf serve` inside and query it from the host, when this tree has serve.
+#   4. check a canary: onnxruntime 1.21.0 (Illegal instruction on a real Pi 4) must die with
+#      SIGILL as the Cortex-A72 and import as the A76, or the Pi 4 leg proves nothing;
+#   5. run `edgeclf profile` once inside (emulated timings: not a performance claim);
+#   6. run `edgeclf serve` inside and query it from the host, when this tree has serve.
 # Exits non-zero on any failure or mismatch. See docs/raspberry-pi.md for what
 # this proves and what it does not.
 #
@@ -23,7 +25,7 @@
 #   EDGECLF_PI_CPUS    qemu CPU models (default "cortex-a76 cortex-a72": Pi 5, Pi 4)
 #   EDGECLF_PI_ROWS    IMDB test reviews for keras-imdb (default 200)
 #   EDGECLF_PI_ALBERT_ROWS  IMDB reviews for albert-imdb and Weibo posts for albert-zh-rumor
-#                      (default 24 and 48: ALBERT under qemu takes about a second per review)
+#                      (default 12 and 24: ALBERT under qemu takes seconds per review)
 #   EDGECLF_PI_KEEP    copy the host's and the emulated outputs there (for a look at a mismatch)
 #   EDGECLF_PI_CACHE   cache directory (default /var/cache/edgeclf-ci)
 #   EDGECLF_PI_MIRROR  Debian mirror (default http://deb.debian.org/debian)
@@ -33,7 +35,7 @@ set -euo pipefail
 SUITES=${EDGECLF_PI_SUITES:-trixie}
 CPUS=${EDGECLF_PI_CPUS:-cortex-a76 cortex-a72}
 ROWS=${EDGECLF_PI_ROWS:-200}
-ALBERT_ROWS=${EDGECLF_PI_ALBERT_ROWS:-24}
+ALBERT_ROWS=${EDGECLF_PI_ALBERT_ROWS:-12}
 CACHE=${EDGECLF_PI_CACHE:-/var/cache/edgeclf-ci}
 MIRROR=${EDGECLF_PI_MIRROR:-http://deb.debian.org/debian}
 ROOTFS_PACKAGES=python3,python3-venv,ca-certificates
@@ -279,12 +281,33 @@ for SUITE in $SUITES; do
     }
     log "[$SUITE] $(inside cortex-a76 sh -c '. /etc/os-release; echo "$PRETTY_NAME, $(uname -m),"') $(inside cortex-a76 python3 --version)"
 
-    log "[$SUITE] arm64 venv: pip install $WHEEL_NAME (runtime dependencies only; host's numpy/onnxruntime versions preferred)"
-    inside cortex-a76 python3 -m venv /opt/venv
+    # The venv holding the runtime dependencies is cached too, keyed on what decides them (suite,
+    # the wheel's requirements, the host's versions): a warm run installs only the new edgeclf
+    # wheel, and the arm64 pip still checks the wheel's requirements against what is installed.
+    # --no-compile: byte-compiling every dependency under qemu costs minutes; imports compile lazily.
     echo "$HOST_VERSIONS" | tr ' ' '\n' >"$WORK/constraints.txt"
-    if ! inside cortex-a76 pip install -q -c /tmp/edgeclf/constraints.txt "/tmp/edgeclf/dist/$WHEEL_NAME" 2>"$WORK/pip-$SUITE.err"; then
-        log "[$SUITE] the host's versions ($HOST_VERSIONS) have no wheels here; letting pip choose"
-        inside cortex-a76 pip install -q "/tmp/edgeclf/dist/$WHEEL_NAME" || die "[$SUITE] pip install of the wheel failed"
+    DEPS_KEY=$({
+        echo "$SUITE v$ROOTFS_VERSION $HOST_VERSIONS"
+        unzip -p "$WHEEL" '*.dist-info/METADATA' | grep '^Requires-Dist:' | grep -v 'extra =='
+    } | sha256sum | cut -c1-16)
+    VENV_TARBALL="$CACHE/venv-$SUITE-arm64-$DEPS_KEY.tar.zst"
+    PIP_INSTALL=(pip install -q --no-compile -c /tmp/edgeclf/constraints.txt "/tmp/edgeclf/dist/$WHEEL_NAME")
+    if [ -s "$VENV_TARBALL" ]; then
+        log "[$SUITE] arm64 venv with the runtime dependencies from the cache; pip install $WHEEL_NAME"
+        tar --zstd -xpf "$VENV_TARBALL" -C "$ROOT/opt"
+        inside cortex-a76 "${PIP_INSTALL[@]}" </dev/null || die "[$SUITE] pip install of the wheel failed"
+    else
+        log "[$SUITE] arm64 venv: pip install $WHEEL_NAME with its runtime dependencies from PyPI (host's numpy/onnxruntime versions preferred)"
+        inside cortex-a76 python3 -m venv /opt/venv
+        if ! inside cortex-a76 "${PIP_INSTALL[@]}" </dev/null 2>"$WORK/pip-$SUITE.err"; then
+            cat "$WORK/pip-$SUITE.err" >&2
+            log "[$SUITE] the host's versions ($HOST_VERSIONS) did not install here; letting pip choose"
+            inside cortex-a76 pip install -q --no-compile "/tmp/edgeclf/dist/$WHEEL_NAME" </dev/null ||
+                die "[$SUITE] pip install of the wheel failed"
+        fi
+        inside cortex-a76 pip uninstall -q -y edgeclf </dev/null
+        tar --zstd -cpf "$VENV_TARBALL.tmp" -C "$ROOT/opt" venv && mv "$VENV_TARBALL.tmp" "$VENV_TARBALL"
+        inside cortex-a76 "${PIP_INSTALL[@]}" </dev/null || die "[$SUITE] pip install of the wheel failed"
     fi
     log "[$SUITE] installed: $(inside cortex-a76 pip list --format=freeze 2>/dev/null | grep -iE '^(edgeclf|numpy|onnxruntime)==' | tr '\n' ' ')"
     inside cortex-a76 python -c 'import sys, edgeclf; assert "onnxruntime" not in sys.modules' ||
@@ -303,7 +326,8 @@ for SUITE in $SUITES; do
             tol=$TOLERANCE
             [ "$kind" = int8-gemm ] && [ "$HOST_INT8_EXACT" = no ] && tol=$INT8_X86_TOLERANCE
             rc=0
-            inside "$CPU" edgeclf predict "/tmp/edgeclf/in/$lang.csv" -q --model "$model" --variant "$variant" \
+            # one intra-op thread: onnxruntime's spinning pool threads only burn emulated cycles
+            inside "$CPU" edgeclf predict "/tmp/edgeclf/in/$lang.csv" -q --model "$model" --variant "$variant" --threads 1 \
                 --probabilities --format jsonl -o "/tmp/edgeclf/pi-out-$SUITE-$CPU/$model.$variant.jsonl" </dev/null || rc=$?
             if [ "$rc" -gt 1 ]; then
                 log "[$SUITE/$CPU] MISMATCH: predict $model/$variant exited $rc inside the chroot"
@@ -324,6 +348,34 @@ for SUITE in $SUITES; do
         done <"$WORK/cases"
     fi
 
+    # Canary: the Pi 4 leg is only worth something if qemu refuses the instructions a Cortex-A72
+    # lacks. onnxruntime 1.21.0's aarch64 wheel executes one at import ("Illegal instruction" on a
+    # real Pi 4: onnxruntime#23957, why pyproject.toml excludes it): it must die as a Pi 4 and
+    # import as a Pi 5. (Its own venv, never edgeclf's; cached like the other.)
+    CANARY_TARBALL="$CACHE/canary-onnxruntime-1.21.0-$SUITE-arm64-v$ROOTFS_VERSION.tar.zst"
+    if [ -s "$CANARY_TARBALL" ]; then
+        tar --zstd -xpf "$CANARY_TARBALL" -C "$ROOT/opt"
+    else
+        inside cortex-a76 python3 -m venv /opt/canary
+        inside cortex-a76 /opt/canary/bin/pip install -q --no-compile onnxruntime==1.21.0 'numpy<2.5' </dev/null ||
+            die "[$SUITE] could not install the onnxruntime 1.21.0 canary"
+        tar --zstd -cpf "$CANARY_TARBALL.tmp" -C "$ROOT/opt" canary && mv "$CANARY_TARBALL.tmp" "$CANARY_TARBALL"
+    fi
+    canary() { # canary CPU CPUINFO: exit status of `import onnxruntime` (1.21.0) as that CPU
+        cp "$HERE/$2" "$WORK/cpuinfo"
+        local rc=0
+        (ulimit -c 0 && inside "$1" /opt/canary/bin/python -c 'import onnxruntime' </dev/null 2>/dev/null) || rc=$?
+        echo "$rc"
+    }
+    A72=$(canary cortex-a72 cpuinfo-pi4.txt)
+    A76=$(canary cortex-a76 cpuinfo-pi5.txt)
+    if [ "$A72" = 132 ] && [ "$A76" = 0 ]; then
+        log "[$SUITE] canary ok: onnxruntime 1.21.0 dies with SIGILL as a Pi 4 (as on the board) and imports as a Pi 5"
+    else
+        log "[$SUITE] MISMATCH: canary: onnxruntime 1.21.0 import exited $A72 as cortex-a72 (expected 132, SIGILL) and $A76 as cortex-a76 (expected 0): this qemu does not enforce the Pi 4's instruction set, so the Pi 4 leg proves nothing"
+        FAILED=1
+    fi
+
     log "[$SUITE] edgeclf profile inside -- EMULATED under qemu-user on an x86 host: these timings are NOT performance claims"
     inside cortex-a76 edgeclf profile -q -m keras-imdb --threads 1 --batch-sizes 1,8 \
         --budget 0.5 --warmup 1 --min-runs 3 --cold-runs 0 --max-texts 64 ||
@@ -333,7 +385,7 @@ for SUITE in $SUITES; do
     # ------------------------------------------------------------ serve (when this tree has it)
     if [ "$HAS_SERVE" = yes ]; then
         log "[$SUITE] edgeclf serve inside (installing edgeclf[serve])"
-        inside cortex-a76 pip install -q -c /tmp/edgeclf/constraints.txt "/tmp/edgeclf/dist/$WHEEL_NAME[serve]" ||
+        inside cortex-a76 pip install -q --no-compile -c /tmp/edgeclf/constraints.txt "/tmp/edgeclf/dist/$WHEEL_NAME[serve]" </dev/null ||
             die "[$SUITE] pip install edgeclf[serve] failed"
         PORT=$("$WORK/host-venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
         # chroot started directly (not through a function): $! is the server process, SIGTERM reaches it
