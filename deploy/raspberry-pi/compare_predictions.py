@@ -6,7 +6,7 @@ must match one to one (same ids, same order, same errors), labels must be
 identical and every probability within --tolerance. Prints one summary line;
 exits 1 with the differing rows on a mismatch. Standard library only.
 
-    python3 compare_predictions.py HOST.jsonl PI.jsonl --tolerance 1e-4 --name keras-imdb/int8
+    python3 compare_predictions.py A.jsonl B.jsonl --tolerance 1e-4 --name keras-imdb/int8
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print(
         f"{status:8s} {args.name:32s} {len(host):5d} rows, {classified:5d} classified, "
         f"labels {'identical' if not any('label' in p for p in problems) else 'DIFFER'}, "
-        f"max |p_host - p_pi| = {worst:.2e} (tolerance {args.tolerance:g})"
+        f"max |p_a - p_b| = {worst:.2e} (tolerance {args.tolerance:g})"
     )
     for p in problems[:20]:
         print(f"    {p}")

@@ -393,7 +393,8 @@ for SUITE in $SUITES; do
             >"$WORK/serve-$SUITE.log" 2>&1 &
         SERVER_PID=$!
         if ! "$WORK/host-venv/bin/python" "$HERE/check_serve.py" --port "$PORT" --pid "$SERVER_PID" \
-            --host-out "$WORK/host-out" --inputs "$WORK/in"; then
+            --host-out "$WORK/host-out" --inputs "$WORK/in" --cases "$WORK/cases" --tolerance "$TOLERANCE" \
+            --int8-tolerance "$([ "$HOST_INT8_EXACT" = yes ] && echo "$TOLERANCE" || echo "$INT8_X86_TOLERANCE")"; then
             tail -30 "$WORK/serve-$SUITE.log" >&2
             FAILED=1
         fi
