@@ -7,7 +7,7 @@
 #      a tarball in $EDGECLF_PI_CACHE (a repeat run extracts it in seconds);
 #   2. build the edgeclf wheel on the host, install it in an arm64 venv inside
 #      with runtime dependencies only (PyPI's aarch64 numpy + onnxruntime
-#      wheels, resolved by the arm64 pip itself; downloads and the dependencies' venv cached);
+#      wheels, resolved by the arm64 pip itself; the venv holding them cached);
 #   3. run `edgeclf predict` with every embedded model and variant on real CSVs
 #      inside, as a Raspberry Pi 5 (Cortex-A76) and as a Pi 4 (Cortex-A72, no
 #      int8 dot-product instructions), and compare with the host's answers for
@@ -259,8 +259,7 @@ for SUITE in $SUITES; do
     mount_in "$ROOT" -t proc proc /proc
     mount_in "$ROOT" -t sysfs -o ro sysfs /sys
     mount_in "$ROOT" -t tmpfs -o size=64m tmpfs /dev/shm
-    mkdir -p "$ROOT/var/cache/edgeclf-pip" "$CACHE/pip-$SUITE-arm64" "$ROOT/tmp/edgeclf"
-    mount_in "$ROOT" --bind "$CACHE/pip-$SUITE-arm64" /var/cache/edgeclf-pip
+    mkdir -p "$ROOT/tmp/edgeclf"
     mount_in "$ROOT" --bind "$WORK" /tmp/edgeclf
     cp /etc/resolv.conf "$ROOT/etc/resolv.conf"
     # the host's CA bundle (it may hold a proxy's CA the chroot's ca-certificates lacks)
@@ -272,7 +271,7 @@ for SUITE in $SUITES; do
 
     # a clean environment inside; QEMU_CPU is read by qemu-user (the binfmt interpreter) itself
     CHROOT_ENV=(/usr/bin/env -i HOME=/root LANG=C.UTF-8 PATH=/opt/venv/bin:/usr/bin:/bin
-        PIP_CACHE_DIR=/var/cache/edgeclf-pip PIP_CERT=/etc/ssl/host-ca-bundle.crt
+        PIP_NO_CACHE_DIR=1 PIP_CERT=/etc/ssl/host-ca-bundle.crt
         PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_INPUT=1 PIP_DEFAULT_TIMEOUT=120)
     inside() { # inside CPU COMMAND...: run a command in the chroot as that CPU
         local cpu=$1
@@ -384,9 +383,24 @@ for SUITE in $SUITES; do
 
     # ------------------------------------------------------------ serve (when this tree has it)
     if [ "$HAS_SERVE" = yes ]; then
-        log "[$SUITE] edgeclf serve inside (installing edgeclf[serve])"
+        # the serve extra's packages: a second cached layer of the same venv (keyed on all requirements)
+        SERVE_KEY=$({
+            echo "$DEPS_KEY"
+            unzip -p "$WHEEL" '*.dist-info/METADATA' | grep '^Requires-Dist:'
+        } | sha256sum | cut -c1-16)
+        SERVE_TARBALL="$CACHE/venv-serve-$SUITE-arm64-$SERVE_KEY.tar.zst"
+        if [ -s "$SERVE_TARBALL" ]; then
+            log "[$SUITE] edgeclf serve inside (the serve extra's packages from the cache)"
+            tar --zstd -xpf "$SERVE_TARBALL" -C "$ROOT/opt"
+        else
+            log "[$SUITE] edgeclf serve inside (pip install edgeclf[serve])"
+        fi
         inside cortex-a76 pip install -q --no-compile -c /tmp/edgeclf/constraints.txt "/tmp/edgeclf/dist/$WHEEL_NAME[serve]" </dev/null ||
             die "[$SUITE] pip install edgeclf[serve] failed"
+        if [ ! -s "$SERVE_TARBALL" ]; then
+            tar --zstd -cpf "$SERVE_TARBALL.tmp" -C "$ROOT/opt" --exclude='venv/lib/python3*/site-packages/edgeclf*' venv &&
+                mv "$SERVE_TARBALL.tmp" "$SERVE_TARBALL"
+        fi
         PORT=$("$WORK/host-venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
         # chroot started directly (not through a function): $! is the server process, SIGTERM reaches it
         chroot "$ROOT" "${CHROOT_ENV[@]}" QEMU_CPU=cortex-a76 edgeclf serve --model keras-imdb --model albert-zh-rumor --host 127.0.0.1 --port "$PORT" \
