@@ -10,6 +10,7 @@ server (the shell checks it exits 0). Standard library only.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import json
 import os
@@ -32,6 +33,15 @@ def call(base: str, path: str, body: bytes | None = None, timeout: float = 300) 
 
 
 def main() -> int:
+    args = parse_args()
+    try:
+        return check(args)
+    finally:  # whatever happened, ask the server to drain and exit (the shell checks it exits 0)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(args.pid, signal.SIGTERM)
+
+
+def parse_args() -> argparse.Namespace:
     ap = argparse.ArgumentParser()
     ap.add_argument("--port", type=int, required=True)
     ap.add_argument("--pid", type=int, required=True)
@@ -46,7 +56,10 @@ def main() -> int:
     )
     ap.add_argument("--cases", type=Path, help="emulated-test.sh's 'model variant input kind' lines")
     ap.add_argument("--start-timeout", type=float, default=600)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def check(args: argparse.Namespace) -> int:
     base = f"http://127.0.0.1:{args.port}"
     problems: list[str] = []
     kinds = {}
@@ -116,7 +129,6 @@ def main() -> int:
     if status != 200:
         problems.append(f"/health after a bad request: {status}")
 
-    os.kill(args.pid, signal.SIGTERM)
     for p in problems:
         print(f"serve: MISMATCH {p}")
     return 1 if problems else 0

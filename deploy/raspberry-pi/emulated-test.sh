@@ -131,18 +131,22 @@ mkdir -p "$WORK/dist" "$WORK/src"
 # build from a copy of the tracked + untracked-not-ignored files: no build/ or egg-info left in the checkout
 if git -C "$REPO" rev-parse --git-dir >/dev/null 2>&1; then
     (cd "$REPO" && git ls-files -z --cached --others --exclude-standard |
-        xargs -0 -I{} sh -c '[ -e "{}" ] && echo "{}"' | tar -cf - -T -) | tar -xf - -C "$WORK/src"
+        tar --null --ignore-failed-read -cf - -T - 2>/dev/null) | tar -xf - -C "$WORK/src"
 else
     tar -C "$REPO" --exclude=./.venv --exclude=./build --exclude='*.egg-info' -cf - . | tar -xf - -C "$WORK/src"
 fi
-python3 -m pip wheel -q --no-deps -w "$WORK/dist" "$WORK/src" >/dev/null
+python3 -m venv "$WORK/host-venv" # the host side: this wheel with its runtime dependencies only
+"$WORK/host-venv/bin/pip" wheel -q --no-deps -w "$WORK/dist" "$WORK/src" >/dev/null
 WHEEL=$(ls "$WORK"/dist/edgeclf-*.whl)
 WHEEL_NAME=$(basename "$WHEEL")
 log "wheel: $WHEEL_NAME ($(du -k "$WHEEL" | cut -f1) KiB)"
 HAS_SERVE=no
-unzip -p "$WHEEL" '*.dist-info/METADATA' | grep -qx 'Provides-Extra: serve' && HAS_SERVE=yes
+# the wheel's METADATA (no unzip on a bare Debian)
+WHEEL_METADATA=$("$WORK/host-venv/bin/python" -c 'import sys, zipfile
+z = zipfile.ZipFile(sys.argv[1])
+print(z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode())' "$WHEEL")
+grep -qx 'Provides-Extra: serve' <<<"$WHEEL_METADATA" && HAS_SERVE=yes
 
-python3 -m venv "$WORK/host-venv"
 "$WORK/host-venv/bin/pip" install -q "$WHEEL"
 HOST_VERSIONS=$("$WORK/host-venv/bin/python" -c 'import numpy, onnxruntime; print(f"numpy=={numpy.__version__} onnxruntime=={onnxruntime.__version__}")')
 log "host: $(python3 --version), $HOST_VERSIONS"
@@ -287,7 +291,7 @@ for SUITE in $SUITES; do
     echo "$HOST_VERSIONS" | tr ' ' '\n' >"$WORK/constraints.txt"
     DEPS_KEY=$({
         echo "$SUITE v$ROOTFS_VERSION $HOST_VERSIONS"
-        unzip -p "$WHEEL" '*.dist-info/METADATA' | grep '^Requires-Dist:' | grep -v 'extra =='
+        grep '^Requires-Dist:' <<<"$WHEEL_METADATA" | grep -v 'extra =='
     } | sha256sum | cut -c1-16)
     VENV_TARBALL="$CACHE/venv-$SUITE-arm64-$DEPS_KEY.tar.zst"
     PIP_INSTALL=(pip install -q --no-compile -c /tmp/edgeclf/constraints.txt "/tmp/edgeclf/dist/$WHEEL_NAME")
@@ -386,7 +390,7 @@ for SUITE in $SUITES; do
         # the serve extra's packages: a second cached layer of the same venv (keyed on all requirements)
         SERVE_KEY=$({
             echo "$DEPS_KEY"
-            unzip -p "$WHEEL" '*.dist-info/METADATA' | grep '^Requires-Dist:'
+            grep '^Requires-Dist:' <<<"$WHEEL_METADATA"
         } | sha256sum | cut -c1-16)
         SERVE_TARBALL="$CACHE/venv-serve-$SUITE-arm64-$SERVE_KEY.tar.zst"
         if [ -s "$SERVE_TARBALL" ]; then
@@ -412,8 +416,21 @@ for SUITE in $SUITES; do
             tail -30 "$WORK/serve-$SUITE.log" >&2
             FAILED=1
         fi
-        wait "$SERVER_PID" || { log "[$SUITE] serve exited $? after SIGTERM (expected 0)"; tail -30 "$WORK/serve-$SUITE.log" >&2; FAILED=1; }
+        # check_serve.py sent SIGTERM: the server must drain and exit 0, within 120 s even emulated
+        for _ in $(seq 120); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 1; done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            log "[$SUITE] MISMATCH: serve still running 120 s after SIGTERM; killing it"
+            kill -KILL "$SERVER_PID"
+            FAILED=1
+        fi
+        rc=0
+        wait "$SERVER_PID" || rc=$?
         SERVER_PID=
+        if [ "$rc" != 0 ]; then
+            log "[$SUITE] MISMATCH: serve exited $rc after SIGTERM (expected 0)"
+            tail -30 "$WORK/serve-$SUITE.log" >&2
+            FAILED=1
+        fi
     else
         log "[$SUITE] SKIPPED edgeclf serve: this tree's wheel has no [serve] extra yet (the step runs by itself once it has)"
     fi
