@@ -119,7 +119,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 mount_in() { # mount_in ROOT [mount args...] TARGET_REL
-    local root=$1 target="$1/${*: -1}"
+    local target="$1/${*: -1}"
     set -- "${@:2:$#-2}"
     mount "$@" "$target"
     MOUNTS+=("$target")
