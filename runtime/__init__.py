@@ -18,6 +18,9 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ._ort import apply_privacy_defaults
+from ._platform import check_platform
+
+check_platform()  # 32-bit ARM without onnxruntime: say "use 64-bit Raspberry Pi OS" now, not later
 
 __version__ = "0.1.0"
 __all__ = [
