@@ -31,6 +31,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from ..classifier import Classifier, InputError
+from ..pipeline import text_error
 from .batcher import Batcher, Closed, QueueFull
 
 #: seconds a client is told to wait after a 503 (a batch takes milliseconds; the queue drains fast)
@@ -110,12 +111,10 @@ def parse_request(data: Any, models: dict[str, Served], default: str, limits: Li
         raise HTTPError(
             413, f"{len(texts):,} texts in one request, over the limit of {limits.max_texts:,} (--max-texts)"
         )
-    for i, text in enumerate(texts):  # the Classifier's own InputError wording
-        if not isinstance(text, str):
-            raise HTTPError(422, str(InputError(i, f"expected str, got {_kind(text)}")))
-        if len(text) > limits.max_chars:
-            reason = f"{len(text):,} characters exceeds max_chars={limits.max_chars:,} (--max-chars)"
-            raise HTTPError(413, str(InputError(i, reason)))
+    for i, text in enumerate(texts):  # the row pipeline's wording; these two fail the whole request
+        if not isinstance(text, str) or len(text) > limits.max_chars:
+            reason = text_error(text, limits.max_chars, limit_name="--max-chars")
+            raise HTTPError(413 if isinstance(text, str) else 422, str(InputError(i, reason)))
     model = data.get("model", default)
     if not isinstance(model, str):
         raise HTTPError(422, f"'model' must be a string, got {_kind(model)}")
@@ -130,8 +129,6 @@ def parse_request(data: Any, models: dict[str, Served], default: str, limits: Li
 def text_problem(text: str) -> str | None:
     """Why a text cannot be classified although the request is valid: the row pipeline's reasons,
     so ``edgeclf predict``, serve and Spark word them alike (length limits answer 413 above)."""
-    from ..pipeline import text_error
-
     return text_error(text)
 
 
