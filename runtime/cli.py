@@ -252,7 +252,7 @@ def _predict(args: argparse.Namespace) -> int:
         tail = f" ({'; '.join(extra)})" if extra else ""
         print(
             f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "
-            f"{summary.errors:,} errors{tail}; model {summary.model}/{summary.variant}; "
+            f"{summary.errors:,} errors{tail}; model {summary.model}/{summary.variant} on {summary.provider}; "
             f"{summary.seconds:.2f} s ({summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s)",
             file=sys.stderr,
         )

@@ -150,6 +150,7 @@ class CsvSummary:
     seconds: float = 0.0
     model: str = ""
     variant: str = ""
+    provider: str = ""  # what ran: "CPU", "CUDA" ...
     jobs: int = 1
     stats: ReadStats = field(default_factory=lambda: _stats())
 
@@ -302,7 +303,11 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
     # what each process will load (a missing provider fails here, before any output); importing
     # onnxruntime starts no thread (telemetry off), so workers can still be forked
     providers, variant = select(manifest, spec.providers, spec.variant)
-    summary = CsvSummary(model=manifest.name, variant=manifest.variant(variant).name)
+    summary = CsvSummary(
+        model=manifest.name,
+        variant=manifest.variant(variant).name,
+        provider=providers[0].removesuffix("ExecutionProvider"),
+    )
     on_cpu = providers[0] == "CPUExecutionProvider"
     name = "<stdin>" if opts.input == "-" else opts.input
     with Source(opts.input, opts.encoding) as src:
