@@ -118,6 +118,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
+prune_cache() { # prune_cache GLOB KEEP: drop the older keyed venvs of this suite (one per requirement set)
+    find "$CACHE" -maxdepth 1 -type f -name "$1" ! -name "$(basename "$2")" -print -delete | sed 's/^/[pi-emu] pruned /'
+}
+
 mount_in() { # mount_in ROOT [mount args...] TARGET_REL
     local target="$1/${*: -1}"
     set -- "${@:2:$#-2}"
@@ -310,6 +314,7 @@ for SUITE in $SUITES; do
         fi
         inside cortex-a76 pip uninstall -q -y edgeclf </dev/null
         tar --zstd -cpf "$VENV_TARBALL.tmp" -C "$ROOT/opt" venv && mv "$VENV_TARBALL.tmp" "$VENV_TARBALL"
+        prune_cache "venv-$SUITE-arm64-*.tar.zst" "$VENV_TARBALL"
         inside cortex-a76 "${PIP_INSTALL[@]}" </dev/null || die "[$SUITE] pip install of the wheel failed"
     fi
     log "[$SUITE] installed: $(inside cortex-a76 pip list --format=freeze 2>/dev/null | grep -iE '^(edgeclf|numpy|onnxruntime)==' | tr '\n' ' ')"
@@ -404,6 +409,7 @@ for SUITE in $SUITES; do
         if [ ! -s "$SERVE_TARBALL" ]; then
             tar --zstd -cpf "$SERVE_TARBALL.tmp" -C "$ROOT/opt" --exclude='venv/lib/python3*/site-packages/edgeclf*' venv &&
                 mv "$SERVE_TARBALL.tmp" "$SERVE_TARBALL"
+            prune_cache "venv-serve-$SUITE-arm64-*.tar.zst" "$SERVE_TARBALL"
         fi
         PORT=$("$WORK/host-venv/bin/python" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
         # chroot started directly (not through a function): $! is the server process, SIGTERM reaches it
