@@ -126,6 +126,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--old-bundles", type=Path, default=Path("/tmp/old"))
     p.add_argument("--write-manifests", action="store_true")
     p.add_argument("--skip-ngram", action="store_true")
+    p.add_argument("--zh-recipe", type=Path, default=Path("/tmp/bundles/albert-zh-rumor"),
+                   help="the Chinese bundle from export/albert_recipe.py, measured beside the shipped one")  # fmt: skip
+    p.add_argument(
+        "--every", type=int, default=1, help="English: non-default variants on every K-th test review"
+    )
+    p.add_argument(
+        "--only", choices=["en", "zh"], default=None, help="one language (rows merge into the results)"
+    )
     a = p.parse_args(argv)
     data = shared_data_dir()
     if data is None:
@@ -148,6 +156,7 @@ def main(argv: list[str] | None = None) -> int:
             "task": task,
             "model": model,
             "variant": variant,
+            "n": len(y),
             "accuracy": round(float((proba.argmax(1) == y).mean()), 4),
         }
         if task.startswith("zh"):
@@ -157,7 +166,9 @@ def main(argv: list[str] | None = None) -> int:
         rows.append(row)
         print(row, flush=True)
 
-    if not a.skip_ngram:
+    if a.only == "zh":
+        pass
+    elif not a.skip_ngram:
         pr = cached("ngram-en", lambda: teacher.fit(teacher.ENGLISH, x_tr, y_tr).predict_proba(x_te))
         add(
             "imdb",
@@ -168,28 +179,48 @@ def main(argv: list[str] | None = None) -> int:
             note="trained on all 25,000 training reviews",
         )
     keras = open_bundle("keras-imdb")
-    for v in keras.manifest.variants:
+    for v in keras.manifest.variants if a.only != "zh" else []:
         add("imdb", "keras-imdb", v, proba_of("keras-imdb", v, x_te, "imdb-test"), y_te_a,
             size_bytes=keras.manifest.variants[v].file.size)  # fmt: skip
     bundles = [("albert-imdb (previous)", a.old_bundles / "albert-imdb"), ("albert-imdb", "albert-imdb")]
+    if a.only == "zh":
+        bundles = []
     for label, src in bundles:
         if isinstance(src, Path) and not src.is_dir():
             continue
         man = open_bundle(src).manifest
         lat = latency_128(src, list(man.variants), sample)
-        ref = proba_of(src, "fp32", x_te, "imdb-test").argmax(1) if "fp32" in man.variants else None
-        for v in man.variants:
-            pr = proba_of(src, v, x_te, "imdb-test")
-            extra: dict[str, Any] = {"size_bytes": man.variants[v].file.size, "latency_b1_128_ms": lat[v]}
-            if ref is not None:
-                extra["agreement_with_fp32"] = round(float((pr.argmax(1) == ref).mean()), 5)
+        if label.endswith("(previous)"):
+            _previous(rows, "imdb", label, man, lat)
+            continue
+        # --every K: variants other than the CPU default on every K-th test review (a busy machine)
+        every = {
+            v: (1 if v == man.provider_variants.get("cpu", man.default_variant) else a.every)
+            for v in man.variants
+        }
+        ref = None
+        for v in _order(man.variants):
+            k = every[v]
+            xs, ys = (x_te, y_te_a) if k == 1 else (x_te[::k], y_te_a[::k])
+            pr = proba_of(src, v, xs, "imdb-test")
+            extra: dict[str, Any] = {
+                "size_bytes": man.variants[v].file.size,
+                "latency_b1_128_ms": lat[v],
+                "n": len(ys),
+            }
+            if "fp32" in man.variants and v != "fp32":
+                ref = proba_of(src, "fp32", x_te[:: a.every], "imdb-test").argmax(1)
+                mine = pr.argmax(1) if k == a.every else pr[:: a.every].argmax(1)
+                extra["agreement_with_fp32"] = round(float((mine == ref).mean()), 5)
             if label == "albert-imdb":
                 t = fit_temperature(logits_from(proba_of(src, v, x_val, "imdb-val")), y_val)
                 temps[("albert-imdb", v)] = t
-                extra.update(temperature=t, ece_after_temperature=ece(_soft(logits_from(pr) / t), y_te_a))
-            add("imdb", label, v, pr, y_te_a, **extra)
+                extra.update(temperature=t, ece_after_temperature=ece(_soft(logits_from(pr) / t), ys))
+            add("imdb", label, v, pr, ys, **extra)
 
     # ---------------------------------------------------------------- Chinese
+    if a.only == "en":
+        return finish(a, rows, temps, t0)
     split = load_split(data / "zh-rumor")
     zx, zy = split["train"]
     tx, ty = split["test"]
@@ -211,8 +242,8 @@ def main(argv: list[str] | None = None) -> int:
         pr = cached("ngram-ced", lambda: teacher.fit(teacher.CHINESE, hx_tr, hy_tr).predict_proba(hx))
         add("zh held-out CED", "n-gram TF-IDF LR (char 1-3), Weibo only", "-", pr, hy_a)
     bundles = [
-        ("albert-zh-rumor (previous)", a.old_bundles / "albert-zh-rumor"),
         ("albert-zh-rumor", "albert-zh-rumor"),
+        ("albert-zh-rumor, pre-trained + distilled (not shipped)", a.zh_recipe),
     ]
     zsample = tx[0]
     for label, src in bundles:
@@ -220,8 +251,11 @@ def main(argv: list[str] | None = None) -> int:
             continue
         man = open_bundle(src).manifest
         lat = latency_128(src, list(man.variants), zsample * 4)
+        if label.endswith("(previous)"):
+            _previous(rows, "zh weibo_test", label, man, lat)
+            continue
         ref = proba_of(src, "fp32", tx, "zh-test").argmax(1) if "fp32" in man.variants else None
-        for v in man.variants:
+        for v in _order(man.variants):
             pr = proba_of(src, v, tx, "zh-test")
             extra = {"size_bytes": man.variants[v].file.size, "latency_b1_128_ms": lat[v]}
             if ref is not None:
@@ -236,12 +270,46 @@ def main(argv: list[str] | None = None) -> int:
         add("zh held-out CED", "ALBERT recipe, Weibo only", "int8",
             proba_of(heldout_bundle, "int8", hx, "ced-heldout"), hy_a)  # fmt: skip
 
+    return finish(a, rows, temps, t0)
+
+
+def finish(a: Any, rows: list[dict[str, Any]], temps: dict[tuple[str, str], float], t0: float) -> int:
+    if a.only and RESULTS.is_file():  # keep the other language's rows from an earlier run
+        other = [r for r in json.loads(RESULTS.read_text(encoding="utf-8"))["rows"]
+                 if (r["task"] == "imdb") == (a.only == "zh")]  # fmt: skip
+        rows = other + rows if a.only == "zh" else rows + other
     out = {"machine": machine(), "seconds": round(time.perf_counter() - t0), "rows": rows}
     RESULTS.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     DOC.write_text(render(out), encoding="utf-8")
     if a.write_manifests:
         write_manifests(rows, temps)
     return 0
+
+
+def _order(variants) -> list[str]:
+    """Shipped CPU variants first, fp16 (slow on a CPU) last: the important numbers come first."""
+    return sorted(variants, key=lambda v: (v == "fp16", v != "int8", v))
+
+
+def _previous(rows: list[dict[str, Any]], task: str, label: str, man: Any, lat: dict[str, float]) -> None:
+    """The previous round's bundles: accuracy as their manifests recorded it (same full test sets)."""
+    for v, var in man.variants.items():
+        m = var.metrics
+        row = {
+            "task": task,
+            "model": label,
+            "variant": v,
+            "n": m.get("n"),
+            "accuracy": m.get("accuracy"),
+            "ece": "-",
+        }
+        row.update(
+            size_bytes=var.file.size,
+            latency_b1_128_ms=lat[v],
+            note=f"accuracy from its manifest: {m.get('measured_by', '')}",
+        )
+        rows.append(row)
+        print(row, flush=True)
 
 
 def _soft(z: np.ndarray) -> np.ndarray:
@@ -262,7 +330,7 @@ def write_manifests(rows: list[dict[str, Any]], temps: dict[tuple[str, str], flo
                 m = man["variants"][r["variant"]].setdefault("metrics", {})
                 keys = ("accuracy", "fake_f1", "ece", "ece_after_temperature", "agreement_with_fp32")
                 m.update({k: r[k] for k in keys if k in r})
-                m["n"] = 25_000 if task == "imdb" else 586
+                m["n"] = r.get("n", 25_000 if task == "imdb" else 586)
                 m["dataset"] = (
                     "IMDB test (25,000 reviews)" if task == "imdb" else "weibo_test (586 non-empty posts)"
                 )
@@ -284,14 +352,14 @@ def render(out: dict[str, Any]) -> str:
         "(15 bins; lower is better); latency: batch 1, 128 tokens, 1 thread, median of interleaved "
         "rounds, in the same run (compare ratios, not absolute numbers, across runs).",
         "",
-        "| task | model | variant | accuracy | agreement with fp32 | fake F1 | ECE | ECE after T | T | size | b1 latency @128 |",
-        "|---|---|---|---|---|---|---|---|---|---|---|",
+        "| task | model | variant | n | accuracy | agreement with fp32 | fake F1 | ECE | ECE after T | T | size | b1 latency @128 |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in out["rows"]:
         size = f"{r['size_bytes'] / 1e6:.2f} MB" if r.get("size_bytes") else "-"
         lat = f"{r['latency_b1_128_ms']:.1f} ms" if r.get("latency_b1_128_ms") else "-"
         lines.append(
-            f"| {r['task']} | {r['model']} | {r['variant']} | {r['accuracy']:.4f} | {r.get('agreement_with_fp32', '-')} | "
+            f"| {r['task']} | {r['model']} | {r['variant']} | {r.get('n', '')} | {r['accuracy']:.4f} | {r.get('agreement_with_fp32', '-')} | "
             f"{r.get('fake_f1', '-')} | {r['ece']} | {r.get('ece_after_temperature', '-')} | "
             f"{r.get('temperature', '-')} | {size} | {lat} |"
         )

@@ -238,7 +238,7 @@ def _copy_tokenizer_files(lang: str, out: Path) -> None:
     from . import model_card
 
     model_card.write_for_checkpoint(
-        out, model_card.albert_imdb() if lang == "en" else model_card.albert_zh_rumor()
+        out, model_card.albert_imdb() if lang == "en" else model_card.albert_zh_rumor_recipe()
     )
     for name in TOKENIZER_FILES[lang]:
         if (src / name).is_file() and (src / name).resolve() != (out / name).resolve():

