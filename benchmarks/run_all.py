@@ -44,6 +44,7 @@ STEPS = [
     ),  # writes results/spark.md (needs edgeclf[spark], Java)
     (["batch_peers.py"], None),
     (["bench_serve.py"], None),
+    (["bench_albert_base.py"], None),
 ]
 
 
@@ -107,6 +108,65 @@ def machine_line(m: dict) -> str:
     )
 
 
+def albert_base_section(res: dict) -> list[str]:
+    """benchmarks/bench_albert_base.py: export, int8 and pruning at albert-base / albert_chinese_* size."""
+    out = [
+        "## ALBERT at the size users bring",
+        "",
+        "From `python benchmarks/bench_albert_base.py`: a **randomly initialised** checkpoint of each shape "
+        "(random weights: the computation and the bytes are a trained model's, accuracy is not measured), "
+        "written with `save_pretrained`, through the real `edgeclf export albert` (fp32, fp16, int8) and "
+        "`edgeclf prune` (half the heads, FFN and layer passes; no recovery steps). The English one reuses "
+        "the project's 16,000-piece SentencePiece model with `vocab_size` 30,000 (albert-base-v2's "
+        "embedding size; ids >= 16,000 never occur); the Chinese one the 21,128-token WordPiece vocabulary. "
+        "Speed: median ms per batch, texts in and labels out, ratio against PyTorch eager one text at a "
+        "time, measured side by side in one run.",
+        "",
+    ]
+    for name, r in res["shapes"].items():
+        c = r["config"]
+        out += [
+            f"### {name} shape: hidden {c['hidden_size']}, {c['num_attention_heads']} heads, "
+            f"FFN {c['intermediate_size']}, {c['num_hidden_layers']} layer passes, embedding "
+            f"{c['embedding_size']}, vocabulary {c['vocab_size']:,} ({r['tokenizer']})",
+            "",
+        ]
+        ck = r["sizes_bytes"]["checkpoint model.safetensors"]
+        rows = [[k, v / 1e6, v / ck] for k, v in r["sizes_bytes"].items()]
+        out += [markdown_table(["file", "MB", "x checkpoint"], rows), ""]
+        par = r["parity"]
+        pr = r["pruning"]
+        out += [
+            "Parity: fp32 ONNX vs PyTorch max |logit diff| "
+            f"{par['fp32 vs pytorch']['max_abs_logit_diff']:.1e} (labels agree "
+            f"{par['fp32 vs pytorch']['label_agreement']:.0%}); fp16 vs fp32 max |prob diff| "
+            f"{par['fp16 vs fp32']['max_abs_prob_diff']:.1e}; int8 vs fp32 max |prob diff| "
+            f"{par['int8 vs fp32']['max_abs_prob_diff']:.1e}; pruned ONNX vs pruned PyTorch max |logit diff| "
+            f"{par['pruned fp32 vs pruned pytorch']['max_abs_logit_diff']:.1e}. Pruned from "
+            f"{pr['from']['heads']} heads / FFN {pr['from']['ffn']} / {pr['from']['layers']} passes to "
+            f"{pr['to']['heads']} / {pr['to']['ffn']} / {pr['to']['layers']}. Seconds: "
+            + ", ".join(f"{k} {v}" for k, v in r["seconds"].items())
+            + ".",
+            "",
+        ]
+        rows = []
+        for key, t in r["timing"].items():
+            b, s, th = (int(x[1:]) for x in key.split("_"))
+            eager = t["pytorch eager, per text"]["median_s"]
+            rows += [[b, s, th, n, v["median_s"] * 1e3, eager / v["median_s"]] for n, v in t.items()]
+        out += [markdown_table(["batch", "seq", "threads", "candidate", "median ms", "x eager"], rows), ""]
+        goal = r["timing"].get("b1_s128_t2")
+        if goal:
+            eager = goal["pytorch eager, per text"]["median_s"]
+            x = {n: eager / goal[n]["median_s"] for n in ("edgeclf int8", "edgeclf pruned-int8") if n in goal}
+            out += [
+                "Goal at batch 1, 128 tokens, 2 threads (issue 11): int8 >= 4x eager, pruned-int8 >= 6x; "
+                "measured " + ", ".join(f"{n.split()[-1]} **{v:.2f}x**" for n, v in x.items()) + ".",
+                "",
+            ]
+    return [*out, machine_line(res["machine"]), ""]
+
+
 def render() -> str:
     out = [
         "# Benchmarks",
@@ -162,6 +222,9 @@ def render() -> str:
             machine_line(albert["machine"]),
             "",
         ]
+    base = load("albert_base")
+    if base:
+        out += albert_base_section(base)
     pruning = RESULTS / "pruning.md"
     if pruning.exists():
         p = load("pruning") or {}
