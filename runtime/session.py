@@ -74,6 +74,14 @@ def select(
     prefs: dict[str, str] = dict(getattr(manifest, "provider_variants", {}) or {})
     if providers is not None and providers != "auto":
         chosen = choose_providers(providers, available)
+        if "CUDAExecutionProvider" in chosen and not (cuda_usable() if cuda_ok is None else cuda_ok):
+            # listed by onnxruntime-gpu, but it cannot start here: say why before any output is written
+            from . import gpu
+
+            raise ProviderError(
+                "CUDA was requested but cannot start here: "
+                + (gpu.diagnose_cuda() or _accelerator_hint(["CUDAExecutionProvider"]))
+            )
         return chosen, variant or prefs.get(_short(chosen[0])) or manifest.default_variant
     offered = {_short(p) for p in available}
     if "cuda" in offered and not (cuda_usable() if cuda_ok is None else cuda_ok):
@@ -109,7 +117,8 @@ def choose_providers(
     """Map user words (``auto``, ``cpu``, ``cuda``, or full names) to a provider list."""
     available = list(available if available is not None else available_providers())
     if providers is None or providers == "auto":
-        chosen = ["CUDAExecutionProvider"] if "CUDAExecutionProvider" in available else []
+        usable = "CUDAExecutionProvider" in available and cuda_usable()
+        chosen = ["CUDAExecutionProvider"] if usable else []
         return [*chosen, "CPUExecutionProvider"]
     wanted = [providers] if isinstance(providers, str) else list(providers)
     result = []

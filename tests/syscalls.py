@@ -107,6 +107,11 @@ TRACE_SET = "trace=%file,%network,%process,fchdir"
 #: network only (much cheaper: most of a Python start-up's system calls are file look-ups)
 TRACE_NETWORK = "trace=%network,%process"
 _CLEARED_ENV = (
+    # in-process tests of `edgeclf export` set these in pytest's own environment (hub_offline()):
+    # a traced child must start from the user's defaults, not inherit them
+    "HF_HUB_OFFLINE",
+    "TRANSFORMERS_OFFLINE",
+    "HF_HUB_DISABLE_TELEMETRY",
     "ORT_DISABLE_TELEMETRY",
     "EDGECLF_ALLOW_ORT_TELEMETRY",
     "XDG_CONFIG_HOME",

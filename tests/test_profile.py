@@ -357,6 +357,7 @@ def make_longest_bundle(dst: Path) -> Path:
         variants={"fp32": {"file": ref("model.onnx")}, "pruned": {"file": ref("model.pruned.onnx")}},
         default_variant="fp32",
         extra={},
+        provider_variants={"cpu": "fp32"},
     )
     manifest["tokenizer"]["files"]["vocab"] = ref("vocab.json")
     (dst / "manifest.json").write_text(json.dumps(manifest, indent=2))
