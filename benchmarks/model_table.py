@@ -110,15 +110,19 @@ def logits_from(proba: np.ndarray) -> np.ndarray:
     return np.log(np.clip(proba, 1e-12, 1.0))
 
 
-def latency_128(bundle: Path | str, variants: list[str], sample: str) -> dict[str, float]:
+def latency_128(bundles: list[tuple[str, Path | str]], sample: str) -> dict[tuple[str, str], float]:
+    """Batch-1, 128-token latency of every variant of every bundle, in ONE interleaved run
+    (so that the previous and the current models are compared on the same machine state)."""
     cands = {}
-    for v in variants:
-        clf = edgeclf.load(bundle, variant=v, providers="cpu", threads=1)
-        ids = clf.tokenizer.encode(sample)[:128]
-        ids = (ids * (128 // max(1, len(ids)) + 1))[:128]
-        cands[v] = lambda c=clf, s=ids: c.proba_from_ids([s])
-    t = interleaved(cands, rounds=7, min_time=0.3)
-    return {v: round(t[v]["median_s"] * 1000, 2) for v in variants}
+    for label, bundle in bundles:
+        for v in open_bundle(bundle).manifest.variants:
+            clf = edgeclf.load(bundle, variant=v, providers="cpu", threads=1)
+            ids = clf.tokenizer.encode(sample)[:128]
+            ids = (ids * (128 // max(1, len(ids)) + 1))[:128]
+            cands[(label, v)] = lambda c=clf, s=ids: c.proba_from_ids([s])
+    named = {f"{k[0]}|{k[1]}": fn for k, fn in cands.items()}
+    t = interleaved(named, rounds=7, min_time=0.3)
+    return {k: round(t[f"{k[0]}|{k[1]}"]["median_s"] * 1000, 2) for k in cands}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,11 +189,11 @@ def main(argv: list[str] | None = None) -> int:
     bundles = [("albert-imdb (previous)", a.old_bundles / "albert-imdb"), ("albert-imdb", "albert-imdb")]
     if a.only == "zh":
         bundles = []
+    bundles = [(label, src) for label, src in bundles if not (isinstance(src, Path) and not src.is_dir())]
+    lat_all = latency_128(bundles, sample) if bundles else {}
     for label, src in bundles:
-        if isinstance(src, Path) and not src.is_dir():
-            continue
         man = open_bundle(src).manifest
-        lat = latency_128(src, list(man.variants), sample)
+        lat = {v: lat_all[(label, v)] for v in man.variants}
         if label.endswith("(previous)"):
             _previous(rows, "imdb", label, man, lat)
             continue
@@ -246,11 +250,11 @@ def main(argv: list[str] | None = None) -> int:
         ("albert-zh-rumor, pre-trained + distilled (not shipped)", a.zh_recipe),
     ]
     zsample = tx[0]
+    bundles = [(label, src) for label, src in bundles if not (isinstance(src, Path) and not src.is_dir())]
+    lat_all = latency_128(bundles, zsample * 4)
     for label, src in bundles:
-        if isinstance(src, Path) and not src.is_dir():
-            continue
         man = open_bundle(src).manifest
-        lat = latency_128(src, list(man.variants), zsample * 4)
+        lat = {v: lat_all[(label, v)] for v in man.variants}
         if label.endswith("(previous)"):
             _previous(rows, "zh weibo_test", label, man, lat)
             continue
