@@ -21,11 +21,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
 from . import privacy_cases as pc
-from .syscalls import Sandbox, need_strace, run_traced
+from .syscalls import CI_MARKERS, Sandbox, need_strace, run_traced
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -75,7 +76,10 @@ def test_a_value_that_leaves_telemetry_on_is_replaced(tmp_path):
 # ---------------------------------------------------------------- the detector fires on the real thing
 
 
-def test_opt_in_keeps_onnxruntime_telemetry_and_the_detector_sees_it(tmp_path):
+def test_opt_in_keeps_onnxruntime_telemetry_and_the_detector_sees_it(tmp_path, monkeypatch):
+    # the runner's CI variables must not reach the child (onnxruntime goes quiet under them): set one
+    # here too, so a run on a laptop checks what a run in CI does
+    monkeypatch.setenv("CI", "true")
     d = pc.opt_in_telemetry(tmp_path)
     assert d.ok, f"{d.detail} (onnxruntime {pc.ort_version()})"
     assert {"deviceid", "onnxruntime.db"} <= set(d.extra["written"])
@@ -83,10 +87,26 @@ def test_opt_in_keeps_onnxruntime_telemetry_and_the_detector_sees_it(tmp_path):
         d.extra["trace"].assert_private()
 
 
-def test_onnxruntime_imported_first_warns_once_and_the_remedy_works(tmp_path):
+def test_onnxruntime_imported_first_warns_once_and_the_remedy_works(tmp_path, monkeypatch):
+    monkeypatch.setenv("GITHUB_ACTIONS", "true")
     limit, remedy = pc.imported_first(tmp_path)
     assert limit.ok, limit.detail
     assert remedy.ok, remedy.detail
+
+
+def test_ci_variables_silence_onnxruntime_so_the_sandbox_never_passes_them_on(tmp_path, monkeypatch):
+    """Why Sandbox.env() is an allowlist: with CI=true onnxruntime writes no telemetry even when opted in,
+    so a negative check run with the runner's environment would pass in CI whatever edgeclf did."""
+    for name in CI_MARKERS:
+        monkeypatch.setenv(name, "true")
+    assert not set(CI_MARKERS) & set(Sandbox.create(tmp_path / "env").env())
+    box = Sandbox.create(tmp_path / "box")
+    extra = {**pc.OPT_IN, "CI": "true"}
+    t = run_traced([sys.executable, "-c", pc.predict_script("keras-imdb")], box, extra_env=extra)
+    assert t.returncode == 0, t.stderr
+    assert box.leftovers() == [] and not t.writes_outside(), (
+        f"onnxruntime {pc.ort_version()} wrote telemetry with CI=true: the CI markers list may be stale"
+    )
 
 
 def test_detector_sees_a_socket_from_native_code_that_a_python_patch_misses(tmp_path):
@@ -113,6 +133,26 @@ def test_detector_sees_files_written_outside_the_allowed_places(tmp_path):
     assert bad == {str(cfg), str(cfg / "x"), str(cfg / "x" / "f"), str(cfg / "x" / "g")}
     assert str(box.work / "asked.txt") in {ev.path for ev in t.writes_outside()}
     assert box.leftovers()
+
+
+def test_detector_tells_a_transient_semaphore_from_one_left_in_dev_shm(tmp_path):
+    """multiprocessing's SemLock unlinks its /dev/shm/sem.* at once (allowed); a kept one is flagged."""
+    name = f"edgeclf-test-{os.getpid()}"
+    script = (
+        "import ctypes, multiprocessing, os\n"
+        "multiprocessing.Lock()\n"  # SemLock: sem_open + sem_unlink
+        "libc = ctypes.CDLL(None)\n"
+        "libc.sem_open.restype = ctypes.c_void_p\n"
+        f"assert libc.sem_open(b'/{name}', os.O_CREAT, 0o600, 0)\n"  # never unlinked
+    )
+    box = Sandbox.create(tmp_path / "box")
+    try:
+        t = run_traced([sys.executable, "-c", script], box)
+        assert t.returncode == 0, t.stderr
+        assert len(t.transient_semaphores()) >= 1
+        assert {ev.path for ev in t.writes_outside()} == {f"/dev/shm/sem.{name}"}
+    finally:
+        Path(f"/dev/shm/sem.{name}").unlink(missing_ok=True)
 
 
 def test_long_running_process_stays_offline_while_opt_in_phones_home(tmp_path):
