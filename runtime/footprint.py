@@ -30,6 +30,7 @@ import ctypes.util
 import gc
 import json
 import os
+import statistics
 import subprocess
 import sys
 import time
@@ -164,4 +165,38 @@ def model_memory(model: str, variant: str | None = None, provider: str = "cpu") 
         "first_mib": mib("load_bytes"),
         "each_further_mib": mib("second_load_bytes"),
         "left_after_close_mib": mib("closed_bytes"),
+    }
+
+
+def cold_start(model: str, variant: str, provider: str, threads: int | None, text: str, runs: int) -> dict:
+    """Median of fresh processes: import, load, first prediction, and memory (for edgeclf profile).
+
+    A subprocess is the only honest way to measure it: in this process
+    numpy, onnxruntime and the bundle's pages are already warm. Peak RSS is
+    the child's high-water mark; ``load_rss_mib`` what loading the model
+    added to RSS, from one more child that measures memory only (its extra
+    load and close would distort the timings).
+    """
+    inner: list[dict[str, Any]] = []
+    try:
+        for _ in range(runs):
+            inner.append(fresh_process(model, variant, provider, threads, text))
+        mem = fresh_process(model, variant, provider, threads, text, memory=True) if runs else {}
+    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+        return {"runs": len(inner), "error": f"cold-start subprocess failed: {exc}"}
+
+    def med(key: str) -> float:
+        return statistics.median(x[key] for x in inner) * 1000
+
+    rss = [x["peak_rss_bytes"] for x in inner if x["peak_rss_bytes"]]
+    load = mem.get("load_bytes")
+    return {
+        "runs": runs,
+        "wall_ms": med("wall_s"),
+        "wall_ms_all": [x["wall_s"] * 1000 for x in inner],
+        "import_ms": med("import_s"),
+        "load_ms": med("load_s"),
+        "first_predict_ms": med("first_predict_s"),
+        "peak_rss_mib": max(rss) / 2**20 if rss else None,
+        "load_rss_mib": load / 2**20 if load is not None else None,
     }

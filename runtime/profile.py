@@ -37,30 +37,38 @@ report (matplotlib) lives in :mod:`edgeclf.report`.
 from __future__ import annotations
 
 import gc
-import gzip
 import json
 import os
-import platform
-import random
 import statistics
-import subprocess
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from . import __version__, footprint
 from . import bundle as _bundle
+from . import footprint
 from .classifier import Classifier
-from .session import PROVIDER_ALIASES, available_providers, choose_providers, make_session
+from .profile_inputs import (  # noqa: F401  (load_texts, parse_*: the profile API, used by profile_cli)
+    SAMPLES_FILE,
+    default_providers,
+    default_seq_lens,
+    default_threads,
+    load_texts,
+    machine_busy,
+    machine_info,
+    parse_int_list,
+    parse_seq_lens,
+    parse_word_list,
+    sample_texts,
+    texts_of_length,
+)
+from .session import PROVIDER_ALIASES, choose_providers, make_session
 from .tokenizers import build as build_tokenizer
 
 SCHEMA = "edgeclf-profile"
 SCHEMA_VERSION = 1
-SAMPLES_FILE = "profile_samples.txt"
 #: at most this many latency samples per configuration are kept in the JSON
 MAX_SAMPLES_KEPT = 5000
 SESSION_CREATE_REPEATS = 3
@@ -107,237 +115,6 @@ class ProfileSettings:
             raise ValueError("warm-up and cold-start runs must be >= 0")
         if self.min_runs < 1 or self.max_runs < self.min_runs:
             raise ValueError("need 1 <= min_runs <= max_runs")
-
-
-# ------------------------------------------------------------------ flags
-
-
-def parse_int_list(text: str, what: str) -> tuple[int, ...]:
-    """``"1,8,64"`` -> ``(1, 8, 64)`` (order kept, duplicates dropped)."""
-    out: list[int] = []
-    for part in text.split(","):
-        part = part.strip()
-        try:
-            value = int(part)
-        except ValueError:
-            raise ValueError(f"--{what}: {part!r} is not an integer (expected e.g. 1,8,64)") from None
-        if value < 1:
-            raise ValueError(f"--{what}: {value} must be >= 1")
-        if value not in out:
-            out.append(value)
-    return tuple(out)
-
-
-def parse_seq_lens(text: str) -> tuple[int | str, ...]:
-    """``"64,128,real"`` -> ``(64, 128, "real")``."""
-    out: list[int | str] = []
-    for part in text.split(","):
-        part = part.strip().lower()
-        value: int | str = "real" if part == "real" else parse_int_list(part, "seq-lens")[0]
-        if value not in out:
-            out.append(value)
-    return tuple(out)
-
-
-def parse_word_list(text: str) -> tuple[str, ...]:
-    words = tuple(dict.fromkeys(w.strip() for w in text.split(",") if w.strip()))
-    if not words:
-        raise ValueError(f"empty list {text!r}")
-    return words
-
-
-def default_threads() -> tuple[int, ...]:
-    """1 (the embedded/desktop case) and all usable cores (the batch-job case)."""
-    n = usable_cores()
-    return tuple(dict.fromkeys((1, n)))
-
-
-def default_providers() -> tuple[str, ...]:
-    return ("cpu", "cuda") if "CUDAExecutionProvider" in available_providers() else ("cpu",)
-
-
-def default_seq_lens(manifest: _bundle.Manifest) -> tuple[int | str, ...]:
-    """Fixed-length bundles: their max_length. Others: 64, 128 and max_length (those that fit)."""
-    if manifest.padding == "max_length":
-        return (manifest.max_length,)
-    return tuple(dict.fromkeys([n for n in (64, 128) if n < manifest.max_length] + [manifest.max_length]))
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))  # type: ignore[attr-defined]
-    except AttributeError:
-        return os.cpu_count() or 1
-
-
-# ------------------------------------------------------------------ texts
-
-
-def sample_texts() -> list[str]:
-    """The built-in review-style texts (one per line; ``#`` lines are comments)."""
-    try:
-        raw = (resources.files("edgeclf") / SAMPLES_FILE).read_text(encoding="utf-8")
-    except (FileNotFoundError, OSError):
-        raise ValueError(
-            f"the built-in sample texts ({SAMPLES_FILE}) are missing from this installation; "
-            "pass --data FILE.csv"
-        ) from None
-    return [line for line in raw.splitlines() if line.strip() and not line.startswith("#")]
-
-
-def load_texts(
-    path: str | os.PathLike[str],
-    *,
-    text_column: str = "text",
-    max_texts: int = 1000,
-    delimiter: str = ",",
-    encoding: str = "utf-8",
-    seed: int = 0,
-) -> list[str]:
-    """Real texts from a CSV (``.gz`` too): a seeded uniform sample of ``max_texts`` rows.
-
-    Sampled rather than the first rows because datasets are often sorted (the
-    IMDB CSVs by polarity and id), and review length correlates with both.
-    """
-    from .csvio import InputFileError, open_text, read_rows
-
-    if max_texts < 1:
-        raise ValueError("--max-texts must be >= 1")
-    name = os.fspath(path)
-    if name.endswith(".gz"):
-        try:
-            fh = gzip.open(name, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")  # noqa: SIM115
-        except FileNotFoundError:
-            raise InputFileError(f"{name}: no such file") from None
-    else:
-        fh = open_text(name, encoding)
-    rng = random.Random(seed)
-    chosen: list[str] = []
-    seen = 0
-    with fh:
-        try:
-            for row in read_rows(fh, name=name, id_column=None, text_column=text_column, delimiter=delimiter):
-                if row.error is not None or not row.text or not row.text.strip():
-                    continue
-                seen += 1
-                if len(chosen) < max_texts:  # reservoir sampling: one pass, bounded memory
-                    chosen.append(row.text)
-                else:
-                    j = rng.randrange(seen)
-                    if j < max_texts:
-                        chosen[j] = row.text
-        except (OSError, EOFError) as exc:  # e.g. a truncated or non-gzip .gz file
-            raise InputFileError(f"{name}: {exc}") from None
-    if not chosen:
-        raise InputFileError(f"{name}: no usable texts in column {text_column!r}")
-    return chosen
-
-
-def texts_of_length(
-    encode: Callable[[str], list[int]], texts: Sequence[str], length: int, n: int
-) -> list[str]:
-    """``n`` texts of exactly ``length`` tokens (when possible), as windows over the real texts.
-
-    The texts are joined into one stream of words; each window is the longest
-    run of words, starting where the previous one ended (wrapping around),
-    whose encoding (special tokens included) fits in ``length`` tokens. So a
-    long review yields several windows and short ones are joined: every
-    window is real prose, and its token count is the one asked for.
-    """
-    words = [w for t in texts for w in t.split()]
-    if not words:
-        raise ValueError("no words in the texts")
-    limit = min(len(words), 2 * length + 8)
-
-    def longest_fit(start: int) -> tuple[str, int, int]:
-        window = (words[start:] + words[:start])[:limit]
-        lo, hi = 1, len(window)  # largest k with len(encode(window[:k])) <= length
-        while lo < hi:
-            mid = (lo + hi + 1) // 2
-            if len(encode(" ".join(window[:mid]))) <= length:
-                lo = mid
-            else:
-                hi = mid - 1
-        text = " ".join(window[:lo])
-        return text, lo, len(encode(text))
-
-    out: list[str] = []
-    start = 0
-    for _ in range(n):
-        # one whitespace word can be several tokens ("film.<br" is two words to Keras, a long
-        # word several pieces to SentencePiece), so a window may end a token short: then try
-        # starting a word later, a few times, and keep the closest
-        best = longest_fit(start)
-        for shift in range(1, 8):
-            if best[2] == length:
-                break
-            candidate = longest_fit((start + shift) % len(words))
-            if candidate[2] > best[2]:
-                best = candidate
-        out.append(best[0])
-        start = (start + best[1]) % len(words)
-    return out
-
-
-# ------------------------------------------------------------------ machine
-
-
-def machine_info() -> dict[str, Any]:
-    """Enough about the machine to tell two profiles apart (and to spot a busy one)."""
-    from ._ort import import_onnxruntime
-
-    ort = import_onnxruntime()
-
-    info: dict[str, Any] = {
-        "platform": platform.platform(),
-        "system": platform.system(),
-        "machine": platform.machine(),
-        "python": platform.python_version(),
-        "cpu_model": cpu_model(),
-        "cpu_count": os.cpu_count(),
-        "usable_cores": usable_cores(),
-        "memory_bytes": _meminfo_total(),
-        "load_average": [round(x, 2) for x in os.getloadavg()] if hasattr(os, "getloadavg") else None,
-        "onnxruntime": ort.__version__,
-        "numpy": np.__version__,
-        "edgeclf": __version__,
-        "providers_available": available_providers(),
-    }
-    return info
-
-
-def cpu_model() -> str:
-    """The CPU's marketing name: /proc/cpuinfo on Linux (x86 and ARM), else platform's guess."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            fields = {}
-            for line in fh:
-                key, sep, value = line.partition(":")
-                if sep:
-                    fields.setdefault(key.strip().lower(), value.strip())
-        for key in ("model name", "hardware", "model", "cpu model", "cpu"):
-            if fields.get(key):
-                return fields[key]
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown"
-
-
-def _meminfo_total() -> int | None:
-    try:
-        with open("/proc/meminfo", encoding="ascii", errors="replace") as fh:
-            for line in fh:
-                if line.startswith("MemTotal:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return None
-
-
-def machine_busy(machine: dict[str, Any]) -> bool:
-    """A 1-minute load average over half the usable cores makes timings noisy."""
-    load = machine.get("load_average")
-    return bool(load) and load[0] > 0.5 * max(1, machine.get("usable_cores") or 1)
 
 
 # ------------------------------------------------------------------ measuring
@@ -449,40 +226,6 @@ def measure(clf: Classifier, batches: Sequence[Sequence[str]], settings: Profile
     }
 
 
-def cold_start(model: str, variant: str, provider: str, threads: int | None, text: str, runs: int) -> dict:
-    """Median of fresh processes: import, load, first prediction, and memory (edgeclf.footprint).
-
-    A subprocess is the only honest way to measure it: in this process
-    numpy, onnxruntime and the bundle's pages are already warm. Peak RSS is
-    the child's high-water mark; ``load_rss_mib`` what loading the model
-    added to RSS, from one more child that measures memory only (its extra
-    load and close would distort the timings).
-    """
-    inner: list[dict[str, Any]] = []
-    try:
-        for _ in range(runs):
-            inner.append(footprint.fresh_process(model, variant, provider, threads, text))
-        mem = footprint.fresh_process(model, variant, provider, threads, text, memory=True) if runs else {}
-    except (RuntimeError, subprocess.TimeoutExpired) as exc:
-        return {"runs": len(inner), "error": f"cold-start subprocess failed: {exc}"}
-
-    def med(key: str) -> float:
-        return statistics.median(x[key] for x in inner) * 1000
-
-    rss = [x["peak_rss_bytes"] for x in inner if x["peak_rss_bytes"]]
-    load = mem.get("load_bytes")
-    return {
-        "runs": runs,
-        "wall_ms": med("wall_s"),
-        "wall_ms_all": [x["wall_s"] * 1000 for x in inner],
-        "import_ms": med("import_s"),
-        "load_ms": med("load_s"),
-        "first_predict_ms": med("first_predict_s"),
-        "peak_rss_mib": max(rss) / 2**20 if rss else None,
-        "load_rss_mib": load / 2**20 if load is not None else None,
-    }
-
-
 def _rounded(obj: Any) -> Any:
     """Floats to 4 decimals (0.1 us in ms): the JSON stays readable and diffs stay small."""
     if isinstance(obj, float):
@@ -492,6 +235,29 @@ def _rounded(obj: Any) -> Any:
     if isinstance(obj, list):
         return [_rounded(v) for v in obj]
     return obj
+
+
+def _config_row(clf: Classifier, pool: Sequence[str], bs: int, settings: ProfileSettings) -> dict[str, Any]:
+    """One configuration: batches of ``bs`` texts cycled from ``pool``, timed by :func:`measure`."""
+    clf.batch_size = bs  # one ONNX run per call
+    n_batches = max(1, min(64, len(pool)))
+    batches = [[pool[(b * bs + j) % len(pool)] for j in range(bs)] for b in range(n_batches)]
+    m = measure(clf, batches, settings)
+    lat = _stats_ms(m["total_ns"])
+    samples = [round(x / 1e6, 4) for x in m["total_ns"]]
+    if len(samples) > MAX_SAMPLES_KEPT:
+        step = len(samples) / MAX_SAMPLES_KEPT
+        samples = [samples[int(k * step)] for k in range(MAX_SAMPLES_KEPT)]
+    return {
+        "runs": m["runs"],
+        "elapsed_s": m["elapsed_s"],
+        "latency_ms": lat,
+        "texts_per_s": bs * 1000 / lat["p50"] if lat["p50"] > 0 else None,
+        "texts_per_s_mean": bs * 1000 / lat["mean"] if lat["mean"] > 0 else None,
+        "breakdown_ms": m["breakdown_ms"],
+        "breakdown_share": m["breakdown_share"],
+        "latency_ms_samples": samples,
+    }
 
 
 def _provider_label(p: str) -> str:
@@ -603,7 +369,7 @@ def profile(
                 cold: dict[str, Any] = {"runs": 0}
                 if settings.cold_runs:
                     say(f"cold start: {variant} {provider} threads={n_threads} x {settings.cold_runs}")
-                    cold = cold_start(
+                    cold = footprint.cold_start(
                         str(bundle.root), variant, provider, n_threads, cold_text, settings.cold_runs
                     )
                 session_row = {
@@ -619,51 +385,29 @@ def profile(
                 session_row = _rounded(session_row)
                 sessions.append(session_row)
                 for s in seq_lens:
-                    pool = pools[s]
                     for bs in settings.batch_sizes:
                         done += 1
                         say(
                             f"[{done}/{n_configs}] {variant} {provider} threads={n_threads} "
                             f"batch={bs} seq={s}"
                         )
-                        clf.batch_size = bs  # one ONNX run per call
-                        n_batches = max(1, min(64, len(pool)))
-                        batches = [
-                            [pool[(b * bs + j) % len(pool)] for j in range(bs)] for b in range(n_batches)
-                        ]
-                        m = measure(clf, batches, settings)
-                        lat = _stats_ms(m["total_ns"])
-                        samples = [round(x / 1e6, 4) for x in m["total_ns"]]
-                        if len(samples) > MAX_SAMPLES_KEPT:
-                            step = len(samples) / MAX_SAMPLES_KEPT
-                            samples = [samples[int(k * step)] for k in range(MAX_SAMPLES_KEPT)]
-                        counts = token_counts[s]
-                        configs.append(
-                            _rounded(
-                                {
-                                    "variant": variant,
-                                    "provider": provider,
-                                    "threads": n_threads,
-                                    "batch_size": bs,
-                                    "seq_len": None if s == "real" else int(s),
-                                    "seq_len_mode": "fixed"
-                                    if fixed
-                                    else ("real" if s == "real" else "window"),
-                                    "tokens_mean": float(np.mean(counts)),
-                                    "runs": m["runs"],
-                                    "elapsed_s": m["elapsed_s"],
-                                    "latency_ms": lat,
-                                    "texts_per_s": bs * 1000 / lat["p50"] if lat["p50"] > 0 else None,
-                                    "texts_per_s_mean": bs * 1000 / lat["mean"] if lat["mean"] > 0 else None,
-                                    "breakdown_ms": m["breakdown_ms"],
-                                    "breakdown_share": m["breakdown_share"],
-                                    "session_create_ms": session_row["session_create_ms"],
-                                    "cold_start_ms": cold.get("wall_ms"),
-                                    "peak_rss_mib": cold.get("peak_rss_mib"),
-                                    "latency_ms_samples": samples,
-                                }
-                            )
-                        )
+                        row = _config_row(clf, pools[s], bs, settings)
+                        seq_mode = "fixed" if fixed else ("real" if s == "real" else "window")
+                        row = {
+                            "variant": variant,
+                            "provider": provider,
+                            "threads": n_threads,
+                            "batch_size": bs,
+                            "seq_len": None if s == "real" else int(s),
+                            "seq_len_mode": seq_mode,
+                            "tokens_mean": float(np.mean(token_counts[s])),
+                            **row,
+                            "session_create_ms": session_row["session_create_ms"],
+                            "cold_start_ms": cold.get("wall_ms"),
+                            "peak_rss_mib": cold.get("peak_rss_mib"),
+                        }
+                        row["latency_ms_samples"] = row.pop("latency_ms_samples")  # last: the long list
+                        configs.append(_rounded(row))
                 del clf
                 gc.collect()
 
@@ -703,38 +447,7 @@ def profile(
     }
 
 
-# ------------------------------------------------------------------ outputs
-
-
-def command_line(
-    result: dict[str, Any], *, model: str, data: str | None = None, text_column: str = "text"
-) -> str:
-    """The command that repeats this profile with every default spelled out (for the report)."""
-    import shlex
-
-    s = result["settings"]
-    words = ["edgeclf", "profile", "-m", model]
-    words += ["--variants", ",".join(s["variants"]), "--providers", ",".join(s["providers"])]
-    words += [
-        "--threads",
-        ",".join(map(str, s["threads"])),
-        "--batch-sizes",
-        ",".join(map(str, s["batch_sizes"])),
-    ]
-    if result["bundle"]["padding"] != "max_length":
-        words += ["--seq-lens", ",".join(map(str, s["seq_lens"]))]
-    if data:
-        words += ["--data", data, "--text-column", text_column]
-    words += [
-        "--budget",
-        f"{s['budget_s']:g}",
-        "--warmup",
-        str(s["warmup"]),
-        "--min-runs",
-        str(s["min_runs"]),
-    ]
-    words += ["--cold-runs", str(s["cold_runs"])]
-    return shlex.join(words)
+# ------------------------------------------------------------------ output
 
 
 def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
@@ -749,68 +462,3 @@ def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
-
-
-# ------------------------------------------------------------------ terminal table
-
-
-def _fmt(value: float | None, spec: str) -> str:
-    return "-" if value is None else format(value, spec)
-
-
-def format_table(result: dict[str, Any]) -> str:
-    """The human-readable report: a header, the latency table and the session table."""
-    m, b, s = result["machine"], result["bundle"], result["settings"]
-    lines = [
-        f"edgeclf profile: {b['name']} (padding {b['padding']}, max_length {b['max_length']}, "
-        f"tokenizer {b['tokenizer']})",
-        f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['platform']}, "
-        f"onnxruntime {m['onnxruntime']}, load average {m['load_average'][0] if m['load_average'] else '?'}",
-        f"texts: {s['texts']}; {s['budget_s']:g} s per configuration after {s['warmup']} warm-up calls",
-    ]
-    lines += [f"note: {n}" for n in result["notes"]]
-    lines.append("")
-    head = (
-        f"{'variant':<10} {'provider':<8} {'thr':>3} {'batch':>5} {'seq':>5} {'runs':>6}"
-        f" {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'texts/s':>10}  {'tok':>4} {'onnx':>4} {'other':>5}"
-    )
-    lines += [
-        "latency of one predict_proba call on a batch; texts/s at the p50; time split at the medians",
-        head,
-    ]
-    lines.append("-" * len(head))
-    for c in result["configs"]:
-        lat, sh = c["latency_ms"], c["breakdown_share"]
-        seq = "real" if c["seq_len"] is None else str(c["seq_len"])
-        lines.append(
-            f"{c['variant']:<10} {c['provider']:<8} {c['threads']:>3} {c['batch_size']:>5} {seq:>5}"
-            f" {c['runs']:>6} {lat['p50']:>9.3f} {lat['p90']:>9.3f} {lat['p99']:>9.3f}"
-            f" {_fmt(c['texts_per_s'], ',.0f'):>10}  {sh['tokenize']:>4.0%} {sh['onnx']:>4.0%} {sh['other']:>5.0%}"
-        )
-    lines.append("")
-    head2 = (
-        f"{'variant':<10} {'provider':<8} {'thr':>3} {'size KiB':>9} {'session ms':>10}"
-        f" {'cold ms':>8} {'import':>7} {'load':>7} {'first':>7} {'peak RSS MiB':>12} {'load MiB':>8}"
-    )
-    cold_runs = s["cold_runs"]
-    lines.append(
-        f"sessions: creation (median of {SESSION_CREATE_REPEATS}); cold start = fresh python process: "
-        f"import, load, first prediction (median of {cold_runs}); load MiB = RSS added by loading "
-        "the model (edgeclf.footprint)"
-    )
-    lines += [head2, "-" * len(head2)]
-    for x in result["sessions"]:
-        c = x["cold_start"]
-        if c.get("error"):
-            tail = f" {c['error']}"
-        else:
-            tail = (
-                f" {_fmt(c.get('wall_ms'), '.0f'):>8} {_fmt(c.get('import_ms'), '.0f'):>7}"
-                f" {_fmt(c.get('load_ms'), '.0f'):>7} {_fmt(c.get('first_predict_ms'), '.1f'):>7}"
-                f" {_fmt(c.get('peak_rss_mib'), '.1f'):>12} {_fmt(c.get('load_rss_mib'), '.1f'):>8}"
-            )
-        lines.append(
-            f"{x['variant']:<10} {x['provider']:<8} {x['threads']:>3} {x['model_bytes'] / 1024:>9.0f}"
-            f" {x['session_create_ms']:>10.1f}{tail}"
-        )
-    return "\n".join(lines) + "\n"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from typing import Any
 
@@ -108,13 +109,11 @@ def run(args: argparse.Namespace) -> int:
     result = prof.profile(
         args.model, texts=texts, texts_source=source, settings=settings, progress=None if args.quiet else say
     )
-    result["command"] = prof.command_line(
-        result, model=args.model, data=args.data, text_column=args.text_column
-    )
+    result["command"] = command_line(result, model=args.model, data=args.data, text_column=args.text_column)
     if args.json == "-":
         print(json.dumps(result, indent=1))
     else:
-        print(prof.format_table(result), end="")
+        print(format_table(result), end="")
         if args.json:
             prof.write_json(result, args.json)
             if not args.quiet:
@@ -126,3 +125,96 @@ def run(args: argparse.Namespace) -> int:
         if not args.quiet:
             say(f"wrote {args.html}")
     return EXIT_OK
+
+
+def command_line(
+    result: dict[str, Any], *, model: str, data: str | None = None, text_column: str = "text"
+) -> str:
+    """The command that repeats this profile with every default spelled out (for the report)."""
+    s = result["settings"]
+    words = ["edgeclf", "profile", "-m", model]
+    words += ["--variants", ",".join(s["variants"]), "--providers", ",".join(s["providers"])]
+    words += [
+        "--threads",
+        ",".join(map(str, s["threads"])),
+        "--batch-sizes",
+        ",".join(map(str, s["batch_sizes"])),
+    ]
+    if result["bundle"]["padding"] != "max_length":
+        words += ["--seq-lens", ",".join(map(str, s["seq_lens"]))]
+    if data:
+        words += ["--data", data, "--text-column", text_column]
+    words += [
+        "--budget",
+        f"{s['budget_s']:g}",
+        "--warmup",
+        str(s["warmup"]),
+        "--min-runs",
+        str(s["min_runs"]),
+    ]
+    words += ["--cold-runs", str(s["cold_runs"])]
+    return shlex.join(words)
+
+
+def _fmt(value: float | None, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(result: dict[str, Any]) -> str:
+    """The human-readable report: a header, the latency table and the session table."""
+    from .profile import SESSION_CREATE_REPEATS
+
+    m, b, s = result["machine"], result["bundle"], result["settings"]
+    lines = [
+        f"edgeclf profile: {b['name']} (padding {b['padding']}, max_length {b['max_length']}, "
+        f"tokenizer {b['tokenizer']})",
+        f"machine: {m['cpu_model']}, {m['usable_cores']} usable cores, {m['platform']}, "
+        f"onnxruntime {m['onnxruntime']}, load average {m['load_average'][0] if m['load_average'] else '?'}",
+        f"texts: {s['texts']}; {s['budget_s']:g} s per configuration after {s['warmup']} warm-up calls",
+    ]
+    lines += [f"note: {n}" for n in result["notes"]]
+    lines.append("")
+    head = (
+        f"{'variant':<10} {'provider':<8} {'thr':>3} {'batch':>5} {'seq':>5} {'runs':>6}"
+        f" {'p50 ms':>9} {'p90 ms':>9} {'p99 ms':>9} {'texts/s':>10}  {'tok':>4} {'onnx':>4} {'other':>5}"
+    )
+    lines += [
+        "latency of one predict_proba call on a batch; texts/s at the p50; time split at the medians",
+        head,
+    ]
+    lines.append("-" * len(head))
+    for c in result["configs"]:
+        lat, sh = c["latency_ms"], c["breakdown_share"]
+        seq = "real" if c["seq_len"] is None else str(c["seq_len"])
+        lines.append(
+            f"{c['variant']:<10} {c['provider']:<8} {c['threads']:>3} {c['batch_size']:>5} {seq:>5}"
+            f" {c['runs']:>6} {lat['p50']:>9.3f} {lat['p90']:>9.3f} {lat['p99']:>9.3f}"
+            f" {_fmt(c['texts_per_s'], ',.0f'):>10}  {sh['tokenize']:>4.0%} {sh['onnx']:>4.0%} {sh['other']:>5.0%}"
+        )
+    lines.append("")
+    head2 = (
+        f"{'variant':<10} {'provider':<8} {'thr':>3} {'size KiB':>9} {'session ms':>10}"
+        f" {'cold ms':>8} {'import':>7} {'load':>7} {'first':>7} {'peak RSS MiB':>12} {'load MiB':>8}"
+    )
+    cold_runs = s["cold_runs"]
+    lines.append(
+        f"sessions: creation (median of {SESSION_CREATE_REPEATS}); cold start = fresh python process: "
+        f"import, load, first prediction (median of {cold_runs}); load MiB = RSS added by loading "
+        "the model (edgeclf.footprint)"
+    )
+    lines += [head2, "-" * len(head2)]
+    for x in result["sessions"]:
+        c = x["cold_start"]
+        if c.get("error"):
+            tail = f" {c['error']}"
+        else:
+            tail = (
+                f" {_fmt(c.get('wall_ms'), '.0f'):>8} {_fmt(c.get('import_ms'), '.0f'):>7}"
+                f" {_fmt(c.get('load_ms'), '.0f'):>7} {_fmt(c.get('first_predict_ms'), '.1f'):>7}"
+                f" {_fmt(c.get('peak_rss_mib'), '.1f'):>12} {_fmt(c.get('load_rss_mib'), '.1f'):>8}"
+            )
+        lines.append(
+            f"{x['variant']:<10} {x['provider']:<8} {x['threads']:>3} {x['model_bytes'] / 1024:>9.0f}"
+            f" {x['session_create_ms']:>10.1f}{tail}"
+        )
+    return "\n".join(lines) + "\n"
