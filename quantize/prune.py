@@ -196,7 +196,13 @@ def prune(
     model.save_pretrained(str(dst), safe_serialization=True)
     if id_map is not None:
         (dst / "id_map.i32").write_bytes(id_map.astype("<i4").tobytes())
-    for name in ("spiece.model", "vocab.txt", "tokenizer_config.json", "special_tokens_map.json"):
+    for name in (
+        "spiece.model",
+        "vocab.txt",
+        "tokenizer_config.json",
+        "special_tokens_map.json",
+        "model_card.json",
+    ):
         if (src / name).is_file():
             (dst / name).write_bytes((src / name).read_bytes())
     (dst / "pruning.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
@@ -308,9 +314,13 @@ def prune_into_bundle(
     work_dir: str | Path | None = None,
     seed: int = 0,
     vocab_min_count: int | None = None,
+    save_checkpoint: str | Path | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Prune, recover, export ``<name>`` and ``<name>-int8`` variants into an existing ALBERT bundle.
+
+    ``save_checkpoint``: also keep the pruned PyTorch checkpoint there (to
+    export it as a bundle of its own, or prune it further).
 
     ``vocab_min_count``: also drop the embedding rows of tokens seen fewer
     times in ``train_texts`` (the domain); those tokens then read as unknown.
@@ -358,6 +368,11 @@ def prune_into_bundle(
             keep_tokens=keep_tokens,
             log=log,
         )
+        if save_checkpoint is not None:
+            import shutil
+
+            shutil.copytree(ckpt, save_checkpoint, dirs_exist_ok=True)
+            log(f"pruned checkpoint saved to {save_checkpoint}")
         fp32, q8 = f"model.{name}.onnx", f"model.{name}-int8.onnx"
         id_map = None
         if keep_tokens is not None:

@@ -50,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument("--eval-limit", type=int, default=None)
     p.add_argument("--recovery-steps", type=int, default=300)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--save-checkpoint",
+        default=None,
+        metavar="DIR",
+        help="also keep the pruned PyTorch checkpoint (to export it on its own or prune it further)",
+    )
     args = p.parse_args(argv)
 
     tx, ty = read_labelled(args.train_data)
@@ -71,6 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         recovery_steps=args.recovery_steps,
         vocab_min_count=args.vocab_min_count,
         seed=args.seed,
+        save_checkpoint=args.save_checkpoint,
         log=lambda s: print(s, flush=True),
     )
     return 0

@@ -159,6 +159,37 @@ def test_vocabulary_pruning_is_exact_for_texts_whose_tokens_were_kept(exported, 
     assert small.predict_proba(other).shape == (1, 2)
 
 
+def test_a_saved_pruned_checkpoint_exports_to_the_same_model(exported, tmp_path):
+    """`edgeclf prune --save-checkpoint DIR` keeps the pruned PyTorch model: exported on its own it
+    gives the pruned variant's answers, and it carries the model card."""
+    from edgeclf.export.albert import export_albert
+    from edgeclf.quantize.prune import prune_into_bundle
+
+    out, saved = tmp_path / "pruned-bundle", tmp_path / "saved"
+    shutil.copytree(exported[0], out)
+    domain = texts()[:12]
+    prune_into_bundle(
+        CHECKPOINT,
+        out,
+        heads=1,
+        ffn=256,
+        layers=None,
+        train_texts=domain,
+        train_labels=[0, 1] * 6,
+        recovery_steps=0,
+        save_checkpoint=saved,
+        log=lambda *_: None,
+    )
+    assert (saved / "model.safetensors").is_file() and (saved / "model_card.json").is_file()
+    again = tmp_path / "again"
+    export_albert(saved, again, name="again", max_length=256, int8=False, fp16=False, log=lambda *_: None)
+    np.testing.assert_allclose(
+        edgeclf.load(again, variant="fp32").predict_proba(domain),
+        edgeclf.load(out, variant="pruned").predict_proba(domain),
+        atol=1e-5,
+    )
+
+
 def test_export_albert_command_measures_into_the_manifest(tmp_path):
     """`edgeclf export albert CHECKPOINT --eval-data ...`, as a user runs it."""
     need("torch")
