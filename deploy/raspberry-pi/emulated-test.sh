@@ -11,7 +11,8 @@
 #   3. run `edgeclf predict` with every embedded model and variant on real CSVs
 #      inside, as a Raspberry Pi 5 (Cortex-A76) and as a Pi 4 (Cortex-A72, no
 #      int8 dot-product instructions), and compare with the host's answers for
-#      the same wheel: identical labels, probabilities within 1e-4;
+#      the same wheel: identical labels, probabilities within 1e-4 (int8 and fp16
+#      transformer variants within the bounds set below, each explained there);
 #   4. check a canary: onnxruntime 1.21.0 (Illegal instruction on a real Pi 4) must die with
 #      SIGILL as the Cortex-A72 and import as the A76, or the Pi 4 leg proves nothing;
 #   5. run `edgeclf profile` once inside (emulated timings: not a performance claim);
@@ -48,6 +49,12 @@ TOLERANCE=1e-4
 # There: identical labels, probabilities within this, and the two emulated CPUs, which use
 # different ARM int8 kernels, must agree with each other within TOLERANCE.
 INT8_X86_TOLERANCE=${EDGECLF_PI_INT8_X86_TOLERANCE:-3e-2}
+# With VNNI the host's integer products are exact (benchmarks/int8_saturation.py: U8S8 = U8U8 to
+# 0.0 on an AMD EPYC with avx512_vnni), but the answers still drift from the Pi's by up to 1.9e-3
+# (measured there, labels identical): the float operators between the integer products (Erf,
+# Softmax, LayerNormalization, DynamicQuantizeLinear's scale) run different vector code on x86 and
+# ARM, and a last-bit difference can move an activation across a uint8 rounding step.
+INT8_HOST_TOLERANCE=${EDGECLF_PI_INT8_HOST_TOLERANCE:-5e-3}
 # fp16 variants (GPU variants, also runnable on CPUs): x86 onnxruntime computes them in fp32 after
 # converting the weights, ARMv8.2 cores (Cortex-A76) in native half precision, ARMv8.0 (A72) without
 # it: answers differ by ~1e-3 (measured 1.3e-3). The export gates fp16 at 5e-3 from fp32 with identical
@@ -234,7 +241,13 @@ PY
 log "models and variants: $(awk '{printf "%s/%s ", $1, $2}' "$WORK/cases")"
 HOST_INT8_EXACT=no
 grep -qwE 'avx512_vnni|avx_vnni|asimddp' /proc/cpuinfo && HOST_INT8_EXACT=yes
-[ "$HOST_INT8_EXACT" = yes ] || log "host CPU has no VNNI: int8-GEMM variants compared within $INT8_X86_TOLERANCE of the host (saturating AVX2 kernel), and within $TOLERANCE between the emulated CPUs"
+if [ "$HOST_INT8_EXACT" = yes ]; then
+    INT8_VS_HOST=$INT8_HOST_TOLERANCE
+    log "host CPU has VNNI: int8-GEMM variants compared within $INT8_VS_HOST of the host (x86 vs ARM float kernels around exact integer products), and within $TOLERANCE between the emulated CPUs"
+else
+    INT8_VS_HOST=$INT8_X86_TOLERANCE
+    log "host CPU has no VNNI: int8-GEMM variants compared within $INT8_VS_HOST of the host (saturating AVX2 kernel), and within $TOLERANCE between the emulated CPUs"
+fi
 
 mkdir -p "$WORK/host-out"
 while read -r model variant lang kind; do
@@ -338,7 +351,7 @@ for SUITE in $SUITES; do
         log "[$SUITE/$CPU] predict as a $BOARD (int8 dot product: $DOTPROD), every model and variant, compared with the host"
         while read -r model variant lang kind; do
             tol=$TOLERANCE
-            [ "$kind" = int8-gemm ] && [ "$HOST_INT8_EXACT" = no ] && tol=$INT8_X86_TOLERANCE
+            [ "$kind" = int8-gemm ] && tol=$INT8_VS_HOST
             [ "$kind" = fp16 ] && tol=$FP16_TOLERANCE
             rc=0
             # one intra-op thread: onnxruntime's spinning pool threads only burn emulated cycles
@@ -427,7 +440,7 @@ for SUITE in $SUITES; do
         SERVER_PID=$!
         if ! "$WORK/host-venv/bin/python" "$HERE/check_serve.py" --port "$PORT" --pid "$SERVER_PID" \
             --host-out "$WORK/host-out" --inputs "$WORK/in" --cases "$WORK/cases" --tolerance "$TOLERANCE" \
-            --int8-tolerance "$([ "$HOST_INT8_EXACT" = yes ] && echo "$TOLERANCE" || echo "$INT8_X86_TOLERANCE")"; then
+            --int8-tolerance "$INT8_VS_HOST"; then
             tail -30 "$WORK/serve-$SUITE.log" >&2
             FAILED=1
         fi
