@@ -253,6 +253,14 @@ def float_parity(
     }
 
 
+def _provenance(ckpt: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, name in (("training", "training.json"), ("derived_by_pruning", "pruning.json")):
+        if (ckpt / name).is_file():
+            out[key] = json.loads((ckpt / name).read_text(encoding="utf-8"))
+    return out
+
+
 def export_albert(
     checkpoint: str | os.PathLike[str],
     out: str | os.PathLike[str],
@@ -332,6 +340,9 @@ def export_albert(
             "deduplication": dedup,
             "pytorch_weight_bytes": pt_bytes,
             "config": {k: config.get(k) for k in ARCH_KEYS},
+            # how the checkpoint was made, where its tools recorded it (export/albert_recipe.py,
+            # edgeclf prune --save-checkpoint): the bundle says what it is without the checkpoint
+            **_provenance(ckpt),
         },
     )
     bundle_writer.add_variant(

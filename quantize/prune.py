@@ -202,6 +202,7 @@ def prune(
         "tokenizer_config.json",
         "special_tokens_map.json",
         "model_card.json",
+        "training.json",  # how the unpruned model was trained; pruning.json (below) says the rest
     ):
         if (src / name).is_file():
             (dst / name).write_bytes((src / name).read_bytes())

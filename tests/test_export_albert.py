@@ -188,6 +188,8 @@ def test_a_saved_pruned_checkpoint_exports_to_the_same_model(exported, tmp_path)
         edgeclf.load(out, variant="pruned").predict_proba(domain),
         atol=1e-5,
     )
+    extra = json.loads((again / "manifest.json").read_text())["extra"]
+    assert extra["derived_by_pruning"]["to"]["heads"] == 1  # the bundle says how it was made
 
 
 def test_export_albert_command_measures_into_the_manifest(tmp_path):
