@@ -100,6 +100,28 @@ def unrecorded(source: str) -> dict[str, Any]:
     }
 
 
+def pruned(model_card: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]:
+    """The card of a checkpoint ``edgeclf prune`` derived (``report``: its pruning.json).
+
+    Same training data; the notes say what was cut and how it was recovered.
+    """
+
+    def shape(d: dict[str, Any]) -> str:
+        return f"{d['heads']} heads, FFN {d['ffn']}, {d['layers']} layer passes, {d['vocab']} tokens"
+
+    rec = report.get("recovery") or {}
+    how = (
+        f"recovered for {rec['steps']} steps on labelled training texts, distilled from the unpruned model"
+        if rec
+        else "no recovery fine-tune"
+    )
+    sentence = f"Pruned with edgeclf prune from {shape(report['from'])} to {shape(report['to'])}; {how}."
+    notes = model_card.get("notes", "").rstrip()
+    if notes and not notes.endswith("."):
+        notes += "."
+    return {**model_card, "notes": f"{notes} {sentence}".strip()}
+
+
 def write_for_checkpoint(directory: str | Path, model_card: dict[str, Any]) -> Path:
     path = Path(directory) / FILE
     path.write_text(json.dumps(model_card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

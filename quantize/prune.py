@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-from edgeclf.export import require
+from edgeclf.export import model_card, require
 
 
 def _load(checkpoint: Path, eager: bool = False) -> Any:
@@ -201,12 +201,13 @@ def prune(
         "vocab.txt",
         "tokenizer_config.json",
         "special_tokens_map.json",
-        "model_card.json",
         "training.json",  # how the unpruned model was trained; pruning.json (below) says the rest
     ):
         if (src / name).is_file():
             (dst / name).write_bytes((src / name).read_bytes())
     (dst / "pruning.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    if (src / model_card.FILE).is_file():  # same data; the notes say what was cut
+        model_card.write_for_checkpoint(dst, model_card.pruned(model_card.read_for_checkpoint(src), report))
     log(f"pruned: {report['from']} -> {report['to']}")
     return report
 
