@@ -9,7 +9,10 @@
   regression n-gram models trained on the same training split (word 1-2-grams
   for English, character 1-3-grams for Chinese; ``export/teacher.py``), and
   the previous ALBERTs (``--old-bundles``: the bundles as they were before
-  this round, e.g. extracted from git).
+  this round, e.g. extracted from git) and the shipped model before its FFN
+  was pruned (``--unpruned``: ``edgeclf export albert
+  checkpoints/albert-imdb-ffn1024 --eval-data <imdb test>``), timed in the
+  same run, their accuracy read from their manifests.
 - Per model: accuracy (and fake-class F1 for Chinese), expected calibration
   error (15 equal-width confidence bins), shipped file size, and batch-1
   latency at 128 tokens (1 intra-op thread, interleaved rounds, median).
@@ -128,6 +131,13 @@ def latency_128(bundles: list[tuple[str, Path | str]], sample: str) -> dict[tupl
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--old-bundles", type=Path, default=Path("/tmp/old"))
+    p.add_argument(
+        "--unpruned",
+        type=Path,
+        default=Path("/tmp/bundles/albert-imdb-ffn1024"),
+        help="the bundle of checkpoints/albert-imdb-ffn1024 (the model before its FFN was pruned), "
+        "timed beside the others; accuracy from its manifest",
+    )
     p.add_argument("--write-manifests", action="store_true")
     p.add_argument("--skip-ngram", action="store_true")
     p.add_argument("--zh-recipe", type=Path, default=Path("/tmp/bundles/albert-zh-rumor"),
@@ -186,7 +196,11 @@ def main(argv: list[str] | None = None) -> int:
     for v in keras.manifest.variants if a.only != "zh" else []:
         add("imdb", "keras-imdb", v, proba_of("keras-imdb", v, x_te, "imdb-test"), y_te_a,
             size_bytes=keras.manifest.variants[v].file.size)  # fmt: skip
-    bundles = [("albert-imdb (previous)", a.old_bundles / "albert-imdb"), ("albert-imdb", "albert-imdb")]
+    bundles = [
+        ("albert-imdb (previous)", a.old_bundles / "albert-imdb"),
+        ("albert-imdb FFN 1024, before pruning (previous)", a.unpruned),
+        ("albert-imdb", "albert-imdb"),
+    ]
     if a.only == "zh":
         bundles = []
     bundles = [(label, src) for label, src in bundles if not (isinstance(src, Path) and not src.is_dir())]
