@@ -51,10 +51,11 @@ TOLERANCE=1e-4
 INT8_X86_TOLERANCE=${EDGECLF_PI_INT8_X86_TOLERANCE:-3e-2}
 # With VNNI the host's integer products are exact (benchmarks/int8_saturation.py: U8S8 = U8U8 to
 # 0.0 on an AMD EPYC with avx512_vnni), but the answers still drift from the Pi's by up to 1.9e-3
-# (measured there, labels identical): the float operators between the integer products (Erf,
-# Softmax, LayerNormalization, DynamicQuantizeLinear's scale) run different vector code on x86 and
-# ARM, and a last-bit difference can move an activation across a uint8 rounding step.
-INT8_HOST_TOLERANCE=${EDGECLF_PI_INT8_HOST_TOLERANCE:-5e-3}
+# (measured there, labels identical; 4.1e-3 for the FFN-512 model's pruned-int8): the float
+# operators between the integer products (Erf, Softmax, LayerNormalization, DynamicQuantizeLinear's
+# scale) run different vector code on x86 and ARM, and a last-bit difference can move an activation
+# across a uint8 rounding step. The bound keeps 2x headroom over what was seen; labels must match.
+INT8_HOST_TOLERANCE=${EDGECLF_PI_INT8_HOST_TOLERANCE:-1e-2}
 # fp16 variants (GPU variants, also runnable on CPUs): x86 onnxruntime computes them in fp32 after
 # converting the weights, ARMv8.2 cores (Cortex-A76) in native half precision, ARMv8.0 (A72) without
 # it: answers differ by ~1e-3 (measured 1.3e-3). The export gates fp16 at 5e-3 from fp32 with identical
