@@ -207,7 +207,7 @@ def render() -> str:
             "",
             "Median milliseconds per batch, texts in and labels out (tokenization "
             "included for every candidate); speed-up against PyTorch eager one text at a time, as the "
-            "seed project ran it.",
+            "seed project ran it." + (f" Bundle: {albert['bundle']}." if albert.get("bundle") else ""),
             "",
         ]
         rows = []
