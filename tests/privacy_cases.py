@@ -434,8 +434,36 @@ def hub_lookup(root: Path, python: str = sys.executable) -> tuple[Detection, Det
     return offline, hub
 
 
+def ci_markers(root: Path, python: str = sys.executable) -> Detection:
+    """Why the sandbox's environment is an allowlist: under ``CI=true`` onnxruntime writes no
+    telemetry even when opted in, so a check that passed CI's variables on could not fail there."""
+    from .syscalls import CI_MARKERS
+
+    saved = {k: os.environ.get(k) for k in CI_MARKERS}
+    try:
+        os.environ.update(dict.fromkeys(CI_MARKERS, "true"))
+        leaked = sorted(set(CI_MARKERS) & set(Sandbox.create(root / "env").env()))
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    box = Sandbox.create(root / "box")
+    t = run_traced([python, "-c", predict_script("keras-imdb")], box, extra_env={**OPT_IN, "CI": "true"})
+    quiet = t.returncode == 0 and not box.leftovers() and not t.writes_outside()
+    return Detection(
+        "CI=true set, telemetry opted in: onnxruntime stays quiet by itself",
+        quiet,
+        f"files written outside TMPDIR: {len(t.writes_outside())}; CI variables reaching a sandboxed "
+        f"command: {', '.join(leaked) or 'none'}",
+        quiet and not leaked,
+    )
+
+
 def all_detections(root: Path, with_export: bool) -> list[Detection]:
     out = [opt_in_telemetry(root / "opt-in"), *imported_first(root / "imported-first")]
+    out.append(ci_markers(root / "ci-markers"))
     out.append(native_socket(root / "native"))
     out.extend(long_run(root / "long"))
     if with_export:
