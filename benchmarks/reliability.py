@@ -116,8 +116,8 @@ def rows_section(rep: Report, work: Path, quick: bool) -> None:
         )
         + f"\n\nMemory vs row count: {sizes[-1]:,} rows peaked at "
         + (
-            f"{top:.0f} MB vs {base:.0f} MB for 10,000 rows (+{top - base:.1f} MB: the bounded duplicate-id "
-            f"window, at most {100_000:,} ids) - {rep.check('rows: memory flat', flat)} (limit +24 MB). "
+            f"{top:.0f} MB vs {base:.0f} MB for 10,000 rows ({top - base:+.1f} MB; the duplicate-id "
+            f"window is bounded at {100_000:,} ids) - {rep.check('rows: memory flat', flat)} (limit +24 MB). "
             if base is not None and top is not None
             else "not measured. "
         )
@@ -133,11 +133,11 @@ def big_field_note(rss: dict[str, float], base: float | None) -> str:
         return ""
     return (
         f"\nThe 10 MB field peaked {big - base:.0f} MB above the 10,000-row run, about "
-        f"{(big - base) / 10:.0f} bytes of RSS per byte of field: the csv module's field buffer, the raw "
-        "lines kept to re-check its quoting (~20 MB of it), and above all the keras-words tokenizer's "
-        "lowercased copy and list of ~2 million words before it keeps the last 256. The default "
-        "`--max-chars` allows 32 Mi characters, so one such text can take well over 500 MB; set "
-        "`--max-chars` lower where memory is tight.\n"
+        f"{(big - base) / 10:.0f} bytes of RSS per byte of field (the csv module's field buffer, the raw "
+        "lines kept to re-check its quoting, and the keras-words tokenizer's lowercased copy and word "
+        "list before it keeps the last 256). At that rate one text at the default `--max-chars` "
+        f"(32 Mi characters) takes about {(big - base) / 10 * 32:.0f} MB more; set `--max-chars` lower "
+        "where memory is tight.\n"
     )
 
 
