@@ -97,7 +97,10 @@ def test_json_has_stable_keys_and_sane_values(keras_run):
         lat = c["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert c["runs"] >= 3 and len(c["latency_ms_samples"]) == c["runs"]
-        assert c["texts_per_s"] == pytest.approx(c["batch_size"] * 1000 / lat["p50"], rel=1e-3)
+        # the JSON keeps 4 decimals of a millisecond: p50 is off by up to 5e-5 ms, which is more than
+        # 0.1% of a keras-imdb batch of one on a fast machine (0.036 ms)
+        rounding = 5e-5 / lat["p50"]
+        assert c["texts_per_s"] == pytest.approx(c["batch_size"] * 1000 / lat["p50"], rel=1e-3 + rounding)
         shares = c["breakdown_share"]
         assert set(shares) == {"tokenize", "onnx", "other"}
         assert all(0 <= v <= 1 for v in shares.values())
