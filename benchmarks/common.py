@@ -69,6 +69,14 @@ def interleaved(
     }
 
 
+def batch_one_call(clf: Any, text: str, tokens: int = 128) -> Callable[[], Any]:
+    """One prediction of exactly ``tokens`` ids (``text``'s, repeated as needed) on a loaded classifier:
+    the batch-1 latency candidate the model tables time."""
+    ids = clf.tokenizer.encode(text)[:tokens]
+    ids = (ids * (tokens // max(1, len(ids)) + 1))[:tokens]
+    return lambda: clf.proba_from_ids([ids])
+
+
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     def fmt(v: Any) -> str:
         if isinstance(v, float):

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, interleaved, machine
+from common import ROOT, batch_one_call, interleaved, machine
 
 import edgeclf
 from edgeclf.bundle import open_bundle
@@ -119,10 +119,9 @@ def latency_128(bundles: list[tuple[str, Path | str]], sample: str) -> dict[tupl
     cands = {}
     for label, bundle in bundles:
         for v in open_bundle(bundle).manifest.variants:
-            clf = edgeclf.load(bundle, variant=v, providers="cpu", threads=1)
-            ids = clf.tokenizer.encode(sample)[:128]
-            ids = (ids * (128 // max(1, len(ids)) + 1))[:128]
-            cands[(label, v)] = lambda c=clf, s=ids: c.proba_from_ids([s])
+            cands[(label, v)] = batch_one_call(
+                edgeclf.load(bundle, variant=v, providers="cpu", threads=1), sample
+            )
     named = {f"{k[0]}|{k[1]}": fn for k, fn in cands.items()}
     t = interleaved(named, rounds=7, min_time=0.3)
     return {k: round(t[f"{k[0]}|{k[1]}"]["median_s"] * 1000, 2) for k in cands}

@@ -25,7 +25,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from common import ROOT, interleaved, machine
+from common import ROOT, batch_one_call, interleaved, machine
 
 import edgeclf
 from edgeclf.export import hub_offline, teacher
@@ -66,10 +66,9 @@ def main(argv: list[str] | None = None) -> int:
             r = prune(a.checkpoint, ck, heads=heads, ffn=ffn, layers=layers, calibration=cal, train=None,
                       val=val, recovery_steps=0, log=lambda _m: None)  # fmt: skip
             export_albert(ck, bundle, name=shape, max_length=256, fp16=False, log=lambda _m: None)
-            clf = edgeclf.load(bundle, variant="int8", providers="cpu", threads=1)
-            ids = clf.tokenizer.encode(sample)[:128]
-            ids = (ids * (128 // max(1, len(ids)) + 1))[:128]
-            timed[shape] = lambda c=clf, s=ids: c.proba_from_ids([s])
+            timed[shape] = batch_one_call(
+                edgeclf.load(bundle, variant="int8", providers="cpu", threads=1), sample
+            )
             rows.append(
                 {
                     "shape": shape,
