@@ -50,17 +50,13 @@ import numpy as np
 from . import bundle as _bundle
 from . import footprint
 from .classifier import Classifier
-from .profile_inputs import (  # noqa: F401  (load_texts, parse_*: the profile API, used by profile_cli)
+from .profile_inputs import (
     SAMPLES_FILE,
     default_providers,
     default_seq_lens,
     default_threads,
-    load_texts,
     machine_busy,
     machine_info,
-    parse_int_list,
-    parse_seq_lens,
-    parse_word_list,
     sample_texts,
     texts_of_length,
 )

@@ -77,6 +77,7 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """``edgeclf profile``: measurement in edgeclf.profile, the HTML page in edgeclf.report."""
     from . import profile as prof
+    from . import profile_inputs as inputs
 
     if args.html:
         from .report import MissingExtra, require_matplotlib
@@ -87,11 +88,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"edgeclf profile: {exc}", file=sys.stderr)
             return EXIT_USAGE
     settings = prof.ProfileSettings(
-        variants=prof.parse_word_list(args.variants) if args.variants else None,
-        providers=prof.parse_word_list(args.providers) if args.providers else None,
-        threads=prof.parse_int_list(args.threads, "threads") if args.threads else None,
-        batch_sizes=prof.parse_int_list(args.batch_sizes, "batch-sizes"),
-        seq_lens=prof.parse_seq_lens(args.seq_lens) if args.seq_lens else None,
+        variants=inputs.parse_word_list(args.variants) if args.variants else None,
+        providers=inputs.parse_word_list(args.providers) if args.providers else None,
+        threads=inputs.parse_int_list(args.threads, "threads") if args.threads else None,
+        batch_sizes=inputs.parse_int_list(args.batch_sizes, "batch-sizes"),
+        seq_lens=inputs.parse_seq_lens(args.seq_lens) if args.seq_lens else None,
         budget_s=args.budget,
         warmup=args.warmup,
         min_runs=args.min_runs,
@@ -100,7 +101,7 @@ def run(args: argparse.Namespace) -> int:
     settings.validate()
     texts = source = None
     if args.data:
-        texts = prof.load_texts(args.data, text_column=args.text_column, max_texts=args.max_texts)
+        texts = inputs.load_texts(args.data, text_column=args.text_column, max_texts=args.max_texts)
         source = f"{len(texts)} texts sampled from {args.data} (column {args.text_column!r})"
 
     def say(msg: str) -> None:

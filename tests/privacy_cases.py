@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from unittest import mock
 
 from .syscalls import Sandbox, Trace, run_traced, traced
 
@@ -439,16 +440,8 @@ def ci_markers(root: Path, python: str = sys.executable) -> Detection:
     telemetry even when opted in, so a check that passed CI's variables on could not fail there."""
     from .syscalls import CI_MARKERS
 
-    saved = {k: os.environ.get(k) for k in CI_MARKERS}
-    try:
-        os.environ.update(dict.fromkeys(CI_MARKERS, "true"))
+    with mock.patch.dict(os.environ, dict.fromkeys(CI_MARKERS, "true")):
         leaked = sorted(set(CI_MARKERS) & set(Sandbox.create(root / "env").env()))
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
     box = Sandbox.create(root / "box")
     t = run_traced([python, "-c", predict_script("keras-imdb")], box, extra_env={**OPT_IN, "CI": "true"})
     quiet = t.returncode == 0 and not box.leftovers() and not t.writes_outside()

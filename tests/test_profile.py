@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from edgeclf import profile as prof
+from edgeclf import profile_inputs as inputs
 from edgeclf.bundle import embedded_root, file_ref
 
 from .conftest import run_cli
@@ -247,10 +247,10 @@ def test_data_csv_and_gzip(tmp_path):
     gz = tmp_path / "texts.csv.gz"
     with gzip.open(gz, "wt", encoding="utf-8") as fh:
         fh.write("id,body\n" + "\n".join(rows) + "\n")
-    a = prof.load_texts(plain, text_column="body", max_texts=10)
-    b = prof.load_texts(gz, text_column="body", max_texts=10)
+    a = inputs.load_texts(plain, text_column="body", max_texts=10)
+    b = inputs.load_texts(gz, text_column="body", max_texts=10)
     assert a == b and len(a) == 10 and all(t.startswith("review number") for t in a)
-    assert len(prof.load_texts(plain, text_column="body", max_texts=500)) == 50
+    assert len(inputs.load_texts(plain, text_column="body", max_texts=500)) == 50
     r = run_cli(
         "profile",
         "--data",
@@ -275,7 +275,7 @@ def test_data_csv_and_gzip(tmp_path):
 
 
 def test_builtin_samples_are_the_projects_own_reviews():
-    texts = prof.sample_texts()
+    texts = inputs.sample_texts()
     assert len(texts) == 30 and len(set(texts)) == 30
     assert all(len(t.split()) > 40 for t in texts)
     assert sum(len(t.split()) for t in texts) > 4000  # enough prose for 20 windows of 200 tokens
@@ -287,7 +287,7 @@ def test_texts_of_length_gives_exact_token_counts():
 
     tok = edgeclf.load("keras-imdb").tokenizer
     for length in (16, 64, 200):
-        texts = prof.texts_of_length(tok.encode, prof.sample_texts(), length, 20)
+        texts = inputs.texts_of_length(tok.encode, inputs.sample_texts(), length, 20)
         assert len(texts) == 20 and len(set(texts)) == 20
         counts = [len(tok.encode(t)) for t in texts]
         assert all(length - 3 <= n <= length for n in counts), counts
