@@ -84,6 +84,8 @@ def write_tokenizer_files(checkpoint: Path, out: Path) -> tuple[str, dict[str, s
             "strip_accents": cfg.get("strip_accents"),
             "tokenize_chinese_chars": bool(cfg.get("tokenize_chinese_chars", True)),
         }
+        if cfg.get("truncation_side", "right") != "right":  # "left": keep the end of long texts
+            config["truncation_side"] = cfg["truncation_side"]
         return kind, {"vocab": "vocab.txt"}, config
     from .spm_convert import tokenizer_files_for_checkpoint
 

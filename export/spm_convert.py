@@ -261,16 +261,23 @@ def check_against_reference(
     texts: Sequence[str] = PROBE_TEXTS,
     max_length: int = 512,
 ) -> None:
-    """Raise if the runtime tokenizer built from the written files disagrees with ``tok``."""
-    from edgeclf.tokenizers.sentencepiece import SentencePieceTokenizer
+    """Raise if the runtime tokenizer built from the written files disagrees with ``tok``.
+
+    Checked at ``max_length`` and at 8, where the probe texts are cut, so the
+    truncation side is compared too.
+    """
+    from edgeclf.tokenizers import build
 
     data = {k: (Path(out_dir) / v).read_bytes() for k, v in files.items()}
-    shim = SentencePieceTokenizer.from_files(data, config, max_length)
-    for text in texts:
-        want = tok.encode(text, truncation=True, max_length=max_length)
-        got = shim.encode(text)
-        if got != want:
-            raise AssertionError(f"tokenizer conversion mismatch on {text!r}: {got} != {want}")
+    for length in (max_length, 8):
+        shim = build(KIND, data, config, length)
+        for text in texts:
+            want = tok.encode(text, truncation=True, max_length=length)
+            got = shim.encode(text)
+            if got != want:
+                raise AssertionError(
+                    f"tokenizer conversion mismatch on {text!r} at {length}: {got} != {want}"
+                )
 
 
 def tokenizer_files_for_checkpoint(
@@ -290,5 +297,7 @@ def tokenizer_files_for_checkpoint(
         raise FileNotFoundError(f"{ckpt}: no spiece.model")
     tok = transformers.AlbertTokenizer.from_pretrained(str(ckpt), local_files_only=True)
     files, config = convert(spiece, out_dir, **reference_settings(tok))
+    if tok.truncation_side != "right":  # transformers' default; "left" keeps the end of long texts
+        config["truncation_side"] = tok.truncation_side
     check_against_reference(out_dir, files, config, tok)
     return KIND, files, config

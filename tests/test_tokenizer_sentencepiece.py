@@ -182,6 +182,39 @@ def test_truncation_keeps_cls_and_sep(converted, reference, max_length):
         assert ids[0] == CLS and ids[-1] == SEP and len(ids) <= max_length
 
 
+@pytest.mark.parametrize("max_length", [2, 3, 5, 16, 64, 256])
+def test_left_truncation_keeps_the_end_like_transformers(converted, max_length):
+    """``truncation_side: left`` in the config == ``AlbertTokenizer(..., truncation_side="left")``."""
+    from transformers import AlbertTokenizer
+
+    ref = AlbertTokenizer(str(SPIECE), truncation_side="left")
+    out, files, config = converted
+    data = {k: (out / v).read_bytes() for k, v in files.items()}
+    tok = build("sentencepiece-unigram", data, {**config, "truncation_side": "left"}, max_length)
+    assert (tok.max_length, tok.pad_id, tok.truncation_side) == (max_length, 0, "left")
+    # the tie words end long texts: their split depends on the float32 running score of all before
+    texts = [FILLER * 20 + " ".join(TIE_WORDS), "9,9," * 40, "[MASK] " * 50, FILLER + "[CLS] end", "", "a"]
+    for text in texts:
+        ids = tok.encode(text)
+        want = ref.encode(text, truncation=True, max_length=max_length) if max_length > 2 else [CLS, SEP]
+        assert ids == want, text[:40]
+        assert ids[0] == CLS and ids[-1] == SEP and len(ids) <= max_length
+    if max_length >= 5:
+        long = tok.encode(FILLER * 20 + "the very last words")
+        assert long[-4:-1] == tok.inner.tokenize_ids("the very last words")[-3:]  # the end survives
+    assert tok.encode_batch(texts[:2]) == [tok.encode(t) for t in texts[:2]]
+
+
+def test_truncation_side_is_checked(converted):
+    out, files, config = converted
+    data = {k: (out / v).read_bytes() for k, v in files.items()}
+    with pytest.raises(ValueError, match="truncation_side must be one of"):
+        build("sentencepiece-unigram", data, {**config, "truncation_side": "middle"}, 16)
+    # the Keras word tokenizer keeps the end by its own rule and has no untruncated ids
+    with pytest.raises(ValueError, match="cannot truncate from the left"):
+        build("keras-words", {"vocab": b'["the"]'}, {"truncation_side": "left"}, 16)
+
+
 def test_max_length_two_is_cls_sep(converted):
     # transformers logs an error and does not truncate at all here; we keep the limit
     assert make(converted, 2).encode(FILLER) == [CLS, SEP]
@@ -345,17 +378,25 @@ def test_checkpoint_conversion_follows_its_settings(tmp_path, reference):
 
     from edgeclf.export.spm_convert import KIND, tokenizer_files_for_checkpoint
 
-    for name, kwargs in [("default", {}), ("cased", {"do_lower_case": False, "keep_accents": True})]:
+    cases = [
+        ("default", {}),
+        ("cased", {"do_lower_case": False, "keep_accents": True}),
+        ("keep-end", {"truncation_side": "left"}),
+    ]
+    for name, kwargs in cases:
         ckpt = tmp_path / name
         AlbertTokenizer(str(SPIECE), **kwargs).save_pretrained(str(ckpt))
         out = tmp_path / f"{name}-out"
         kind, files, config = tokenizer_files_for_checkpoint(ckpt, out)
         assert kind == KIND and all((out / p).is_file() for p in files.values())
         assert config["do_lower_case"] == kwargs.get("do_lower_case", True)
+        assert config.get("truncation_side", "right") == kwargs.get("truncation_side", "right")
         ref = AlbertTokenizer.from_pretrained(str(ckpt))
-        tok = make((out, files, config))
-        for text in EDGE_CASES[:40]:
-            assert tok.encode(text) == ref.encode(text, truncation=True, max_length=512), text
+        data = {k: (out / v).read_bytes() for k, v in files.items()}
+        for max_length in (512, 12):
+            tok = build(kind, data, config, max_length)
+            for text in EDGE_CASES[:40]:
+                assert tok.encode(text) == ref.encode(text, truncation=True, max_length=max_length), text
 
 
 # ------------------------------------------------------------------ IMDB
@@ -373,3 +414,11 @@ def test_all_imdb_test_reviews(shared, converted, shim, reference):
     tok = make(converted, 256)
     bad = [i for i, t in enumerate(texts[:2000]) if tok.encode(t) != ref_ids(reference, t, 256)]
     assert bad == []
+    from transformers import AlbertTokenizer
+
+    left = AlbertTokenizer(str(SPIECE), truncation_side="left")
+    out, files, config = converted
+    data = {k: (out / v).read_bytes() for k, v in files.items()}
+    tok = build("sentencepiece-unigram", data, {**config, "truncation_side": "left"}, 256)
+    want = lambda t: left.encode(t, truncation=True, max_length=256)  # noqa: E731
+    assert [i for i, t in enumerate(texts[:2000]) if tok.encode(t) != want(t)] == []

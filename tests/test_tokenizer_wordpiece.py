@@ -192,6 +192,18 @@ def test_edge_cases_match_reference(lower, max_length):
     assert bad == []
 
 
+@pytest.mark.parametrize("max_length", [3, 8, 64])
+def test_left_truncation_keeps_the_end_like_transformers(max_length):
+    """``truncation_side: left`` (via the registry) == ``BertTokenizer(..., truncation_side="left")``."""
+    from edgeclf.tokenizers import build
+
+    tok = build("wordpiece", {"vocab": VOCAB.read_bytes()}, {"truncation_side": "left"}, max_length)
+    ref = reference(True, truncation_side="left")
+    texts = [*EDGE_CASES, *read_posts(SAMPLE)]
+    assert mismatches(texts, tok.encode, ref_encoder(ref, max_length)) == []
+    assert mismatches(texts, tok.encode, ref_encoder(reference(True), max_length)) != []  # the side matters
+
+
 @pytest.mark.parametrize(
     "kw",
     [

@@ -241,17 +241,21 @@ class WordPieceTokenizer:
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
 
-    def tokenize(self, text: str) -> list[str]:
-        """Word pieces as strings (no [CLS]/[SEP], no truncation), for debugging
-        and for comparing with ``BertTokenizer.tokenize``."""
-        inverse = {i: t for t, i in self.vocab.items()}
+    def tokenize_ids(self, text: str) -> list[int]:
+        """Ids without [CLS]/[SEP] and without truncation (left truncation, tests)."""
         ids: list[int] = []
         for i, part in enumerate(self._parts(text)):
             if i & 1:
                 ids.append(self._special_ids[part])
             elif part:
                 self._encode_segment(part, ids, None)
-        return [inverse[i] for i in ids]
+        return ids
+
+    def tokenize(self, text: str) -> list[str]:
+        """Word pieces as strings (no [CLS]/[SEP], no truncation), for debugging
+        and for comparing with ``BertTokenizer.tokenize``."""
+        inverse = {i: t for t, i in self.vocab.items()}
+        return [inverse[i] for i in self.tokenize_ids(text)]
 
     # -- pipeline -----------------------------------------------------------
 
