@@ -148,6 +148,7 @@ def output_section(rep: Report, work: Path, quick: bool) -> None:
     rows = []
     for t in result["trials"]:
         ok = t.outcome == "absent" if t.trial == 0 else t.outcome in ("previous", "new complete")
+        ok = ok and t.survivors == 0
         rows.append(
             [
                 t.trial,
@@ -159,6 +160,7 @@ def output_section(rep: Report, work: Path, quick: bool) -> None:
                     "new complete": "new complete file (kill came after the rename)",
                 }.get(t.outcome, t.outcome),
                 t.litter,
+                f"{t.survivors} of {t.descendants}",
                 rep.check(f"sigkill trial {t.trial}", ok),
             ]
         )
@@ -195,12 +197,15 @@ def output_section(rep: Report, work: Path, quick: bool) -> None:
                 "temp file at the kill",
                 "out.csv afterwards",
                 "temp files left",
+                "processes left (of those below it)",
                 "outcome",
             ],
             rows,
         )
         + "\n\nA SIGKILL cannot be cleaned up after: it leaves the hidden temporary file "
-        "(`.out.csv.XXXX.tmp`) beside the output; out.csv itself is never partial.\n\n"
+        "(`.out.csv.XXXX.tmp`) beside the output; out.csv itself is never partial. The killed "
+        "command's `--jobs` worker processes must all be gone within 10 s (they watch their parent "
+        "and exit when it dies).\n\n"
         "Refusing to overwrite the input (exit 2, input unchanged, nothing left behind):\n\n"
         + table(["-o names", "exit", "message", "input intact", "temp files", "outcome"], ref_rows)
         + "\n\n`-o` naming a FIFO (or `/dev/null`, `/dev/stdout`): written through, not renamed over "

@@ -27,17 +27,19 @@ What crosses between processes: chunks of the input as ``bytes`` objects
 tuples of the output coming back. multiprocessing pickles them; the pickle
 streams are written by our own processes and read by our own processes
 over an inherited pipe. The input's bytes are only ever payload inside those
-streams, never unpickled themselves.
+streams, never unpickled themselves. The processes themselves (start method,
+pool initializer, exiting with a killed parent) are edgeclf.workers.
 """
 
 from __future__ import annotations
 
 import io
-import os
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
+
+from . import workers
 
 if TYPE_CHECKING:
     from collections.abc import Iterator, Sequence
@@ -140,7 +142,7 @@ class CsvOptions:
     #: longest text (slow per row: more chunks share the work out evenly). Never depends on jobs:
     #: chunks make the batches, and the same batches give the same numbers.
     chunk_bytes: int | None = None
-    jobs: int | None = None  # None: default_jobs() on the CPU, 1 with an accelerator
+    jobs: int | None = None  # None: workers.default_jobs() on the CPU, 1 with an accelerator
 
 
 @dataclass
@@ -159,14 +161,6 @@ def _stats() -> ReadStats:
     from .csvio import ReadStats
 
     return ReadStats()
-
-
-def default_jobs() -> int:
-    """The cores this process may run on."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except (AttributeError, OSError):
-        return max(1, os.cpu_count() or 1)
 
 
 @dataclass
@@ -271,22 +265,6 @@ class ChunkWorker:
         return res
 
 
-_WORKER: ChunkWorker | None = None
-
-
-def _init_worker(worker: ChunkWorker) -> None:
-    import signal
-
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    global _WORKER
-    _WORKER = worker
-
-
-def _run_chunk(data: bytes | str, last: bool) -> ChunkResult:
-    assert _WORKER is not None
-    return _WORKER(data, last)
-
-
 def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvSummary:
     """Classify every row of ``opts.input`` into ``opts.output``; see edgeclf.csvio for the promise.
 
@@ -324,19 +302,21 @@ def predict_csv(spec: ModelSpec, opts: CsvOptions, progress: Any = None) -> CsvS
         first = next(chunks, None)
         pending: deque = deque([first] if first is not None else [])
         pool = None
-        jobs = opts.jobs or (default_jobs() if on_cpu else 1)  # one GPU session, not one per core
+        jobs = opts.jobs or (workers.default_jobs() if on_cpu else 1)  # one GPU session, not one per core
         if not pending or pending[0][1]:
             jobs = 1  # one chunk: no workers to start
         if src.size:  # no more workers than chunks
             jobs = max(1, min(jobs, -(-src.size // chunk_bytes)))
-        worker = ChunkWorker(spec, layout, opts, None if jobs == 1 else max(1, default_jobs() // jobs))
+        worker = ChunkWorker(
+            spec, layout, opts, None if jobs == 1 else max(1, workers.default_jobs() // jobs)
+        )
         if jobs > 1:
             from concurrent.futures import ProcessPoolExecutor
 
-            ctx = _mp_context()
+            ctx = workers.mp_context()
             if progress is not None:
                 worker.counter = progress.start(src.size, ctx)
-            pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_init_worker, initargs=(worker,))
+            pool = ProcessPoolExecutor(jobs, mp_context=ctx, initializer=workers.init, initargs=(worker,))
         elif progress is not None:
             worker.counter = progress.start(src.size)
         summary.jobs = jobs
@@ -388,7 +368,7 @@ def _ordered(
     queue: deque = deque()
 
     def submit(data: Any, last: bool) -> list:
-        return [data, last, pool.submit(_run_chunk, data, last) if pool is not None else None]
+        return [data, last, pool.submit(workers.run_chunk, data, last) if pool is not None else None]
 
     def get(data: Any, last: bool, fut: Any) -> ChunkResult:
         return fut.result() if fut is not None else worker(data, last)
@@ -417,17 +397,3 @@ def _ordered(
             res = get(data, last, fut)
         yield res
         fill(depth)
-
-
-def _mp_context() -> Any:
-    """fork when this process runs one thread (the CLI: cheap, nothing to re-import);
-    forkserver otherwise (a threaded host: forking a threaded process can deadlock)."""
-    import multiprocessing
-
-    try:
-        threads = len(os.listdir("/proc/self/task"))
-    except OSError:
-        threads = 2
-    methods = multiprocessing.get_all_start_methods()
-    method = "fork" if threads == 1 and "fork" in methods else "forkserver"
-    return multiprocessing.get_context(method if method in methods else "spawn")

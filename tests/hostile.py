@@ -819,6 +819,49 @@ class KillTrial:
     temp_bytes: int | None  # size of the temporary output at the kill (None: not created yet)
     outcome: str  # "absent", "previous", "new complete", or "PARTIAL"
     litter: int  # temporary files left behind by the kill
+    descendants: int = 0  # processes under the killed one at the kill (workers, forkserver)
+    survivors: int = 0  # of those, still running 10 s after the kill (orphaned workers)
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (children, grandchildren...), from /proc (Linux; else [])."""
+    parent: dict[int, int] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else ():
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as fh:
+                    stat = fh.read()
+            except OSError:
+                continue
+            parent[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
+    found, frontier = [], [pid]
+    while frontier:
+        kids = [c for c, p in parent.items() if p in frontier]
+        found += kids
+        frontier = kids
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return False
+    return stat[stat.rindex(b")") + 2 :][:1] != b"Z"
+
+
+def survivors(pids: list[int], wait_s: float = 10.0) -> list[int]:
+    """The ``pids`` still running (not gone, not zombies) after up to ``wait_s`` seconds."""
+    deadline = time.monotonic() + wait_s
+    alive = [p for p in pids if _alive(p)]
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.1)
+        alive = [p for p in alive if _alive(p)]
+    for p in alive:  # do not leave them to the next test
+        with contextlib.suppress(OSError):
+            os.kill(p, signal.SIGKILL)
+    return alive
 
 
 def _digest(path: Path) -> str | None:
@@ -832,7 +875,9 @@ def sigkill_trials(workdir: Path, rows: int = 300_000, trials: int = 8, seed: in
     absent); then a complete run with ``--probabilities`` makes a *different*
     previous file, and every later kill must leave out.csv byte-identical to
     either that previous file or the complete new output (when the kill came
-    after the rename), never anything else.
+    after the rename), never anything else. Every process below the killed
+    one (``--jobs`` workers) must be gone within 10 s: a worker that outlives
+    its parent would keep a core busy, or idle forever, on the user's machine.
     """
     workdir.mkdir(parents=True, exist_ok=True)
     src, out, ref = workdir / "big.csv", workdir / "out.csv", workdir / "reference.csv"
@@ -856,8 +901,10 @@ def sigkill_trials(workdir: Path, rows: int = 300_000, trials: int = 8, seed: in
         time.sleep(kill_after)
         temps = list(workdir.glob(".out.csv.*.tmp"))
         temp_bytes = temps[0].stat().st_size if temps else None
+        below = descendants(p.pid)
         p.send_signal(signal.SIGKILL)
         p.wait()
+        left = survivors(below)
         got = _digest(out)
         if got is None:
             outcome = "absent" if previous is None else "PARTIAL (previous output vanished)"
@@ -873,7 +920,7 @@ def sigkill_trials(workdir: Path, rows: int = 300_000, trials: int = 8, seed: in
         litter = temp_litter(workdir)
         for name in litter:
             (workdir / name).unlink()
-        results.append(KillTrial(trial, kill_after, temp_bytes, outcome, len(litter)))
+        results.append(KillTrial(trial, kill_after, temp_bytes, outcome, len(litter), len(below), len(left)))
     return {"rows": rows, "full_run_s": duration, "trials": results}
 
 

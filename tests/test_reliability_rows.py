@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from edgeclf import chunking, csvio, output
+from edgeclf import chunking, csvio, output, workers
 from edgeclf.csvio import InputFileError, ReadStats, Row, read_rows
 
 from . import hostile
@@ -69,6 +69,9 @@ def test_sigkill_never_leaves_a_partial_output(tmp_path: Path) -> None:
     assert all(t.outcome in ("previous", "new complete") for t in trials[1:]), trials
     # the trials must have hit the window in which the temporary file was being written
     assert any(t.temp_bytes for t in trials), trials
+    # no worker outlives the killed command (and the kills did hit running workers)
+    assert [t.survivors for t in trials] == [0] * len(trials), trials
+    assert any(t.descendants for t in trials) or workers.default_jobs() == 1, trials
 
 
 def test_refuses_to_overwrite_the_input_by_any_name(tmp_path: Path) -> None:
