@@ -11,6 +11,7 @@ transformers); without it these tests skip. The full IMDB test set needs
 from __future__ import annotations
 
 import math
+import pickle
 import threading
 from pathlib import Path
 
@@ -203,6 +204,7 @@ def test_left_truncation_keeps_the_end_like_transformers(converted, max_length):
         long = tok.encode(FILLER * 20 + "the very last words")
         assert long[-4:-1] == tok.inner.tokenize_ids("the very last words")[-3:]  # the end survives
     assert tok.encode_batch(texts[:2]) == [tok.encode(t) for t in texts[:2]]
+    assert pickle.loads(pickle.dumps(tok)).encode(texts[0]) == tok.encode(texts[0])
 
 
 def test_truncation_side_is_checked(converted):

@@ -67,6 +67,8 @@ class KeepEnd:
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
+        if name == "inner":  # not set yet (unpickling, copy): no endless recursion
+            raise AttributeError(name)
         return getattr(self.inner, name)
 
     def encode(self, text: str) -> list[int]:
