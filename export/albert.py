@@ -335,7 +335,9 @@ def export_albert(
         output_kind="logits",
         padding="longest",
         description=description,
-        model_card=model_card.read_for_checkpoint(ckpt) if card is None else card,
+        model_card=model_card.reads(
+            model_card.read_for_checkpoint(ckpt) if card is None else card, tok_config, max_length
+        ),
         extra={
             "architecture": "AlbertForSequenceClassification",
             "parity": par,

@@ -40,6 +40,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     a.add_argument("--out", required=True, help="bundle directory to (re)write")
     a.add_argument("--name", default=None, help="bundle name (default: the checkpoint directory's name)")
     a.add_argument("--task", default="text-classification")
+    a.add_argument("--description", default="", help="one line for `edgeclf models` / `info`")
     a.add_argument(
         "--max-length", type=int, default=None, help="truncate inputs to this many tokens (default: 512)"
     )
@@ -120,6 +121,7 @@ def _albert(args: argparse.Namespace) -> int:
         args.out,
         name=args.name,
         task=args.task,
+        description=args.description,
         max_length=args.max_length,
         eval_texts=texts,
         eval_labels=labels,

@@ -122,6 +122,21 @@ def pruned(model_card: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]
     return {**model_card, "notes": f"{notes} {sentence}".strip()}
 
 
+def reads(model_card: dict[str, Any], tokenizer_config: dict[str, Any], max_length: int) -> dict[str, Any]:
+    """The card of a bundle whose tokenizer keeps the end of long texts (``truncation_side: left``):
+    the notes say so, since the model then reads something else than most ALBERTs do."""
+    if tokenizer_config.get("truncation_side", "right") != "left":
+        return model_card
+    sentence = (
+        f'Reads the last {max_length - 2} pieces of a longer text (tokenizer truncation_side "left"), '
+        "not the first."
+    )
+    notes = model_card.get("notes", "").rstrip()
+    if notes and not notes.endswith("."):
+        notes += "."
+    return {**model_card, "notes": f"{notes} {sentence}".strip()}
+
+
 def write_for_checkpoint(directory: str | Path, model_card: dict[str, Any]) -> Path:
     path = Path(directory) / FILE
     path.write_text(json.dumps(model_card, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")

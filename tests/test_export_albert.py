@@ -47,8 +47,14 @@ def test_the_checkpoints_model_card_is_copied(exported):
     from edgeclf.export import model_card
 
     _, manifest = exported
-    assert manifest["model_card"] == model_card.read_for_checkpoint(CHECKPOINT)
+    card = model_card.read_for_checkpoint(CHECKPOINT)
+    config = manifest["tokenizer"]["config"]
+    assert manifest["model_card"] == model_card.reads(card, config, manifest["max_length"])
     assert manifest["model_card"]["training_data"][0]["id"] == "imdb"
+    # the checkpoint keeps the end of long reviews: the bundle's tokenizer and card say so
+    assert config["truncation_side"] == "left"
+    assert manifest["model_card"]["notes"].endswith('Reads the last 254 pieces of a longer text '
+                                                    '(tokenizer truncation_side "left"), not the first.')  # fmt: skip
 
 
 def test_parity_with_pytorch(exported):
