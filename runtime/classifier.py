@@ -7,8 +7,11 @@ can serve a whole desktop app.
 
 Batching: for bundles padded to the longest member (ALBERT), texts are
 grouped by token length before batching, so a batch of one long review and
-63 short ones does not pay for 63 rows of padding. Results come back in input
-order.
+63 short ones does not pay for 63 rows of padding, and a batch holds at most
+``batch_tokens`` padded tokens as well as ``batch_size`` texts: on a CPU a
+transformer runs long texts faster in small batches (its attention scores
+grow with batch x length^2 and fall out of the cache; benchmarks/
+bench_predict.py). Results come back in input order.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from .tokenizers import Tokenizer, build
 #: a runaway field should fail fast with a clear message, not eat memory.
 DEFAULT_MAX_CHARS = 32 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 64
+#: most padded tokens per batch for bundles padded to the longest text (None: only batch_size)
+DEFAULT_BATCH_TOKENS = 2048
 
 
 class ClosedError(RuntimeError):
@@ -67,6 +72,7 @@ class Classifier:
         session_options: dict[str, Any] | None = None,
         max_length: int | None = None,
         temperature: float | None = None,
+        batch_tokens: int | None = DEFAULT_BATCH_TOKENS,
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
@@ -81,6 +87,9 @@ class Classifier:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.batch_size = batch_size
+        if batch_tokens is not None and batch_tokens < 1:
+            raise ValueError("batch_tokens must be >= 1 (or None)")
+        self.batch_tokens = batch_tokens
         self.max_chars = max_chars
         files = {key: bundle.read_verified(ref) for key, ref in manifest.tokenizer.files.items()}
         if max_length is not None and not (
@@ -189,12 +198,34 @@ class Classifier:
         out = np.empty((n, len(self.labels)), dtype=np.float32)
         if n == 0:
             return out
-        # group similar lengths so batches carry little padding (fixed-width models need no grouping)
-        order = list(range(n)) if self._fixed else sorted(range(n), key=lambda i: len(ids[i]))
-        bs = self.batch_size
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
+        for idx in self.batches(ids):
             out[idx] = self._run([ids[i] for i in idx])
+        return out
+
+    def batches(self, ids: Sequence[Sequence[int]]) -> list[list[int]]:
+        """The indices of ``ids`` each ``session.run`` gets, in run order.
+
+        Fixed-width bundles: ``batch_size`` at a time, in order. Otherwise
+        sorted by length (batches carry little padding), and a batch also stops
+        before ``(texts + 1) x longest`` would exceed ``batch_tokens``. Depends on
+        the lengths alone, never on threads or timing, so outputs are repeatable.
+        """
+        n, bs = len(ids), self.batch_size
+        if self._fixed:
+            return [list(range(s, min(s + bs, n))) for s in range(0, n, bs)]
+        order = sorted(range(n), key=lambda i: len(ids[i]))
+        budget = self.batch_tokens
+        out: list[list[int]] = []
+        batch: list[int] = []
+        for i in order:  # ascending lengths: the newest text is the batch's longest
+            if batch and (
+                len(batch) == bs or (budget is not None and (len(batch) + 1) * len(ids[i]) > budget)
+            ):
+                out.append(batch)
+                batch = []
+            batch.append(i)
+        if batch:
+            out.append(batch)
         return out
 
     # ------------------------------------------------------------ internals
@@ -266,6 +297,7 @@ def load(
     session_options: dict[str, Any] | None = None,
     max_length: int | None = None,
     temperature: float | None = None,
+    batch_tokens: int | None = DEFAULT_BATCH_TOKENS,
 ) -> Classifier:
     """Load an embedded model by name, or a bundle directory, verified.
 
@@ -279,6 +311,9 @@ def load(
     (transformer bundles only): faster, usually a little less accurate.
     ``temperature``: softmax temperature for logit bundles (default: the one
     the variant's manifest fitted on validation data, else 1.0, i.e. none).
+    ``batch_size`` / ``batch_tokens``: most texts / padded tokens per
+    ``session.run`` (``batch_tokens`` applies to bundles padded to the longest
+    text; ``None``: no token limit).
     """
     return Classifier(
         _bundle.open_bundle(name_or_path),
@@ -290,4 +325,5 @@ def load(
         session_options=session_options,
         max_length=max_length,
         temperature=temperature,
+        batch_tokens=batch_tokens,
     )

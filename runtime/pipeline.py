@@ -185,21 +185,16 @@ class ChunkWorker:
     def _classify(self, texts: list[str], row_bytes: float) -> np.ndarray:
         """``clf.predict_proba(texts)`` one batch at a time, counting progress after each.
 
-        The batches are the ones ``predict_proba`` would form (length-sorted for
-        models padded to the longest text), so the numbers are the same.
+        The batches are the ones ``predict_proba`` forms (``Classifier.batches``),
+        so the numbers are the same.
         """
         import numpy as np
 
         clf = self.clf
         assert clf is not None
         ids = clf.tokenizer.encode_batch(texts)
-        n, bs = len(ids), clf.batch_size
-        order = list(range(n))
-        if clf.manifest.padding != "max_length":
-            order.sort(key=lambda i: len(ids[i]))
-        probs = np.empty((n, len(clf.labels)), dtype=np.float32)
-        for start in range(0, n, bs):
-            idx = order[start : start + bs]
+        probs = np.empty((len(ids), len(clf.labels)), dtype=np.float32)
+        for idx in clf.batches(ids):
             probs[idx] = clf.proba_from_ids([ids[i] for i in idx])
             if self.counter is not None:
                 self.counter.add(len(idx), len(idx) * row_bytes)

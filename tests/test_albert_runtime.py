@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import itertools
 import subprocess
 import sys
 import threading
@@ -56,6 +57,33 @@ def test_length_grouping_keeps_input_order_and_long_texts_truncate(albert):
     assert (batched.argmax(1) == alone.argmax(1)).all()
     assert np.abs(batched - alone).max() < 0.05
     assert len(albert.tokenizer.encode(texts[1] * 20)) == 256
+
+
+def test_batches_bound_texts_and_padded_tokens_and_answer_like_one_text_at_a_time(albert):
+    texts, _ = imdb_sample()
+    texts = [*texts, "Bad.", "Great!", "x " * 700, *[t[:200] for t in texts]]
+    ids = albert.tokenizer.encode_batch(texts)
+    assert (albert.batch_size, albert.batch_tokens) == (64, edgeclf.classifier.DEFAULT_BATCH_TOKENS)
+    for size, budget in [(64, 2048), (64, 300), (3, None), (64, None), (5, 1)]:
+        albert.batch_size, albert.batch_tokens = size, budget
+        batches = albert.batches(ids)
+        assert sorted(i for b in batches for i in b) == list(range(len(ids)))  # each text once
+        lengths = [len(ids[i]) for b in batches for i in b]
+        assert lengths == sorted(lengths)  # shortest first: little padding
+        for b in batches:
+            longest = max(len(ids[i]) for i in b)
+            assert len(b) <= size and (budget is None or len(b) == 1 or len(b) * longest <= budget)
+        for b, nxt in itertools.pairwise(batches):  # greedy: the next text did not fit
+            assert len(b) == size or (budget is not None and (len(b) + 1) * len(ids[nxt[0]]) > budget)
+    albert.batch_size, albert.batch_tokens = 64, 2048  # 256-token reviews go 8 at a time, short ones more
+    assert sorted({len(b) for b in albert.batches(ids)})[-1] > 8 and [8] in [
+        [len(b)] for b in albert.batches(ids) if max(len(ids[i]) for i in b) == 256
+    ]
+    albert.batch_size, albert.batch_tokens = 64, edgeclf.classifier.DEFAULT_BATCH_TOKENS
+    one_by_one = albert.__class__.__new__(albert.__class__)
+    one_by_one.__dict__.update(albert.__dict__, batch_size=1)
+    np.testing.assert_allclose(albert.predict_proba(texts), one_by_one.predict_proba(texts), atol=2e-2)
+    assert (albert.predict_proba(texts).argmax(1) == one_by_one.predict_proba(texts).argmax(1)).mean() > 0.98
 
 
 def test_max_length_option_truncates_further():

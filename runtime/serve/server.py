@@ -36,8 +36,11 @@ def load_models(args: argparse.Namespace) -> dict[str, Served]:
         raise ValueError("--max-queue must be >= 1")
     served: dict[str, Served] = {}
     for ref in args.model or ["keras-imdb"]:
-        # batch_size >= max_batch: a merged batch is one session.run
-        clf = load(ref, providers=args.provider, threads=args.threads, batch_size=args.max_batch)
+        # batch_size >= max_batch and no token limit: a merged batch is one session.run (what the
+        # batcher's measurements count; docs/serve.md)
+        clf = load(
+            ref, providers=args.provider, threads=args.threads, batch_size=args.max_batch, batch_tokens=None
+        )
         name = clf.manifest.name
         if name in served:
             raise ValueError(f"two models named {name!r} (from {ref!r}); serve each name once")
