@@ -89,10 +89,13 @@ def _sha(path: Path) -> str:
 
 def proba_of(bundle: Path | str, variant: str, texts: list[str], tag: str) -> np.ndarray:
     """Probabilities through the runtime (the path users run), cached by the hashes of the
-    model file and of the tokenizer settings (the same file reads other ids with another
-    truncation side)."""
+    model file, the tokenizer settings (the same file reads other ids with another truncation
+    side) and the batching."""
     b = open_bundle(bundle)
-    tok = json.dumps([b.manifest.tokenizer.config, b.manifest.max_length], sort_keys=True, default=str)
+    batching = [128, edgeclf.classifier.DEFAULT_BATCH_TOKENS]  # int8 scores move with the batches
+    tok = json.dumps(
+        [b.manifest.tokenizer.config, b.manifest.max_length, batching], sort_keys=True, default=str
+    )
     tok_key = hashlib.sha256(tok.encode()).hexdigest()[:12]
     key = f"{_sha(b.path(b.manifest.variants[variant].file))}-{tok_key}-{tag}-{len(texts)}"
     CACHE.mkdir(exist_ok=True)
