@@ -42,6 +42,7 @@ from common import ROOT, batch_one_call, interleaved, machine
 
 import edgeclf
 from edgeclf.bundle import open_bundle
+from edgeclf.classifier import DEFAULT_BATCH_TOKENS
 from edgeclf.export import teacher
 from edgeclf.export.data import load_imdb, shared_data_dir
 from edgeclf.export.zh_rumor import load_split, metrics, source_split
@@ -92,7 +93,7 @@ def proba_of(bundle: Path | str, variant: str, texts: list[str], tag: str) -> np
     model file, the tokenizer settings (the same file reads other ids with another truncation
     side) and the batching."""
     b = open_bundle(bundle)
-    batching = [128, edgeclf.classifier.DEFAULT_BATCH_TOKENS]  # int8 scores move with the batches
+    batching = [128, DEFAULT_BATCH_TOKENS]  # int8 scores move with the batches
     tok = json.dumps(
         [b.manifest.tokenizer.config, b.manifest.max_length, batching], sort_keys=True, default=str
     )

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 import edgeclf
+from edgeclf.classifier import DEFAULT_BATCH_TOKENS
 
 from .conftest import DATA, run_cli
 
@@ -63,7 +64,7 @@ def test_batches_bound_texts_and_padded_tokens_and_answer_like_one_text_at_a_tim
     texts, _ = imdb_sample()
     texts = [*texts, "Bad.", "Great!", "x " * 700, *[t[:200] for t in texts]]
     ids = albert.tokenizer.encode_batch(texts)
-    assert (albert.batch_size, albert.batch_tokens) == (64, edgeclf.classifier.DEFAULT_BATCH_TOKENS)
+    assert (albert.batch_size, albert.batch_tokens) == (64, DEFAULT_BATCH_TOKENS)
     for size, budget in [(64, 2048), (64, 300), (3, None), (64, None), (5, 1)]:
         albert.batch_size, albert.batch_tokens = size, budget
         batches = albert.batches(ids)
@@ -79,7 +80,7 @@ def test_batches_bound_texts_and_padded_tokens_and_answer_like_one_text_at_a_tim
     assert sorted({len(b) for b in albert.batches(ids)})[-1] > 8 and [8] in [
         [len(b)] for b in albert.batches(ids) if max(len(ids[i]) for i in b) == 256
     ]
-    albert.batch_size, albert.batch_tokens = 64, edgeclf.classifier.DEFAULT_BATCH_TOKENS
+    albert.batch_size, albert.batch_tokens = 64, DEFAULT_BATCH_TOKENS
     one_by_one = albert.__class__.__new__(albert.__class__)
     one_by_one.__dict__.update(albert.__dict__, batch_size=1)
     np.testing.assert_allclose(albert.predict_proba(texts), one_by_one.predict_proba(texts), atol=2e-2)
