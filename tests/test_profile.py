@@ -20,6 +20,7 @@ import pytest
 
 from edgeclf import profile_inputs as inputs
 from edgeclf.bundle import embedded_root, file_ref
+from edgeclf.classifier import DEFAULT_BATCH_TOKENS
 
 from .conftest import run_cli
 
@@ -33,6 +34,7 @@ CONFIG_KEYS = {
     "seq_len_mode",
     "tokens_mean",
     "runs",
+    "onnx_runs_per_call",
     "elapsed_s",
     "latency_ms",
     "texts_per_s",
@@ -97,6 +99,7 @@ def test_json_has_stable_keys_and_sane_values(keras_run):
         lat = c["latency_ms"]
         assert 0 < lat["min"] <= lat["p50"] <= lat["p90"] <= lat["p99"] <= lat["max"]
         assert c["runs"] >= 3 and len(c["latency_ms_samples"]) == c["runs"]
+        assert c["onnx_runs_per_call"] == 1
         # the JSON keeps 4 decimals of a millisecond: p50 is off by up to 5e-5 ms, which is more than
         # 0.1% of a keras-imdb batch of one on a fast machine (0.036 ms)
         rounding = 5e-5 / lat["p50"]
@@ -407,6 +410,18 @@ def test_longest_bundle_seq_lens_and_report(tmp_path):
 
     r = run_cli("profile", "-m", str(bundle), "--seq-lens", "129", "-q")
     assert r.returncode == 2 and "at most 128 tokens" in r.stderr.decode()
+
+
+def test_a_timed_batch_is_one_onnx_run_even_over_the_token_limit():
+    """predict_proba splits ALBERT batches at batch_tokens; profile must time the whole batch at once."""
+    r = run_cli(
+        "profile", "-m", "albert-imdb", "--variants", "int8", "--threads", "1",
+        "--batch-sizes", "16", "--seq-lens", "256", "--cold-runs", "0", "--json", *FAST,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr.decode()
+    (c,) = json.loads(r.stdout)["configs"]
+    assert c["batch_size"] * c["tokens_mean"] > DEFAULT_BATCH_TOKENS
+    assert c["onnx_runs_per_call"] == 1
 
 
 def test_fixed_length_bundle_ignores_seq_lens_with_a_note():
