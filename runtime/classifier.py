@@ -32,8 +32,18 @@ from .tokenizers import Tokenizer, build
 #: a runaway field should fail fast with a clear message, not eat memory.
 DEFAULT_MAX_CHARS = 32 * 1024 * 1024
 DEFAULT_BATCH_SIZE = 64
-#: most padded tokens per batch for bundles padded to the longest text (None: only batch_size)
+#: most padded tokens per batch for bundles padded to the longest text, on the CPU (None: only
+#: batch_size). A cache effect of CPUs: "auto" means this on the CPU provider, no limit on GPUs.
 DEFAULT_BATCH_TOKENS = 2048
+
+
+def resolve_batch_tokens(batch_tokens: int | str | None, provider: str) -> int | None:
+    """``"auto"``: :data:`DEFAULT_BATCH_TOKENS` on the CPU provider, ``None`` (no limit) on others."""
+    if batch_tokens == "auto":
+        return DEFAULT_BATCH_TOKENS if provider == "CPUExecutionProvider" else None
+    if batch_tokens is not None and (not isinstance(batch_tokens, int) or batch_tokens < 1):
+        raise ValueError("batch_tokens must be an int >= 1, None or 'auto'")
+    return batch_tokens
 
 
 class ClosedError(RuntimeError):
@@ -72,7 +82,7 @@ class Classifier:
         session_options: dict[str, Any] | None = None,
         max_length: int | None = None,
         temperature: float | None = None,
-        batch_tokens: int | None = DEFAULT_BATCH_TOKENS,
+        batch_tokens: int | str | None = "auto",
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
@@ -87,9 +97,7 @@ class Classifier:
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.batch_size = batch_size
-        if batch_tokens is not None and batch_tokens < 1:
-            raise ValueError("batch_tokens must be >= 1 (or None)")
-        self.batch_tokens = batch_tokens
+        resolve_batch_tokens(batch_tokens, "CPUExecutionProvider")  # refuse a bad value before loading
         self.max_chars = max_chars
         files = {key: bundle.read_verified(ref) for key, ref in manifest.tokenizer.files.items()}
         if max_length is not None and not (
@@ -109,6 +117,7 @@ class Classifier:
             model_bytes, providers=chosen_providers, threads=threads, **(session_options or {})
         )
         self.providers = self.session.get_providers()
+        self.batch_tokens = resolve_batch_tokens(batch_tokens, self.providers[0])
         self._input_names = [i.name for i in manifest.inputs]
         self._input_dtypes = {i.name: np.dtype(i.dtype) for i in manifest.inputs}
         self._output_name = manifest.outputs[0].name
@@ -297,7 +306,7 @@ def load(
     session_options: dict[str, Any] | None = None,
     max_length: int | None = None,
     temperature: float | None = None,
-    batch_tokens: int | None = DEFAULT_BATCH_TOKENS,
+    batch_tokens: int | str | None = "auto",
 ) -> Classifier:
     """Load an embedded model by name, or a bundle directory, verified.
 
@@ -313,7 +322,7 @@ def load(
     the variant's manifest fitted on validation data, else 1.0, i.e. none).
     ``batch_size`` / ``batch_tokens``: most texts / padded tokens per
     ``session.run`` (``batch_tokens`` applies to bundles padded to the longest
-    text; ``None``: no token limit).
+    text; ``"auto"``: 2,048 on the CPU, no limit on a GPU; ``None``: no limit).
     """
     return Classifier(
         _bundle.open_bundle(name_or_path),

@@ -87,6 +87,20 @@ def test_batches_bound_texts_and_padded_tokens_and_answer_like_one_text_at_a_tim
     assert (albert.predict_proba(texts).argmax(1) == one_by_one.predict_proba(texts).argmax(1)).mean() > 0.98
 
 
+def test_the_token_limit_is_a_cpu_default_and_explicit_values_win():
+    from edgeclf.classifier import resolve_batch_tokens
+
+    assert resolve_batch_tokens("auto", "CPUExecutionProvider") == DEFAULT_BATCH_TOKENS
+    assert resolve_batch_tokens("auto", "CUDAExecutionProvider") is None  # GPUs want big batches
+    assert resolve_batch_tokens(512, "CUDAExecutionProvider") == 512
+    assert resolve_batch_tokens(None, "CPUExecutionProvider") is None
+    for bad in (0, -1, "many", 2.5):
+        with pytest.raises(ValueError, match="batch_tokens"):
+            edgeclf.load("albert-imdb", batch_tokens=bad)
+    assert edgeclf.load("albert-imdb", providers="cpu").batch_tokens == DEFAULT_BATCH_TOKENS
+    assert edgeclf.load("albert-imdb", batch_tokens=None).batch_tokens is None
+
+
 def test_max_length_option_truncates_further():
     short = edgeclf.load("albert-imdb", max_length=64)
     assert len(short.tokenizer.encode("word " * 500)) == 64
