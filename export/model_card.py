@@ -116,10 +116,7 @@ def pruned(model_card: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]
         else "no recovery fine-tune"
     )
     sentence = f"Pruned with edgeclf prune from {shape(report['from'])} to {shape(report['to'])}; {how}."
-    notes = model_card.get("notes", "").rstrip()
-    if notes and not notes.endswith("."):
-        notes += "."
-    return {**model_card, "notes": f"{notes} {sentence}".strip()}
+    return _add_note(model_card, sentence)
 
 
 def reads(model_card: dict[str, Any], tokenizer_config: dict[str, Any], max_length: int) -> dict[str, Any]:
@@ -131,6 +128,11 @@ def reads(model_card: dict[str, Any], tokenizer_config: dict[str, Any], max_leng
         f'Reads the last {max_length - 2} pieces of a longer text (tokenizer truncation_side "left"), '
         "not the first."
     )
+    return _add_note(model_card, sentence)
+
+
+def _add_note(model_card: dict[str, Any], sentence: str) -> dict[str, Any]:
+    """The card with ``sentence`` appended to its notes (a new dict; the notes end with a period)."""
     notes = model_card.get("notes", "").rstrip()
     if notes and not notes.endswith("."):
         notes += "."
