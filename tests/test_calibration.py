@@ -46,3 +46,32 @@ def test_the_manifest_temperature_divides_the_logits(tmp_path):
 def test_a_bad_temperature_is_a_bundle_error(tmp_path, bad):
     with pytest.raises(bundle.BundleError, match="temperature"):
         bundle.open_bundle(_with_temperature(tmp_path, bad))
+
+
+def _model_table():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_table.py"
+    spec = importlib.util.spec_from_file_location("model_table", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_the_temperature_is_kept_only_where_validation_says_it_helps():
+    """The decision to store T reads validation texts only: cross-fitted, never the test ECE."""
+    mt = _model_table()
+    rng = np.random.default_rng(1)
+    n = 2000
+    margin = rng.normal(0, 2, n)  # a calibrated score: P(y=1) = sigmoid(margin)
+    y = (rng.random(n) < 1 / (1 + np.exp(-margin))).astype(int)
+    calibrated = np.stack([np.zeros(n), margin], 1)
+    overconfident = calibrated * 4.0
+    assert mt.temperature_helps(overconfident, y)
+    assert 3.0 < mt.fit_temperature(overconfident, y) < 5.0
+    underconfident = calibrated * 0.3
+    assert mt.temperature_helps(underconfident, y)
+    assert 0.2 < mt.fit_temperature(underconfident, y) < 0.4
+    # scores that are calibrated already: either no temperature, or one that changes nothing much
+    assert not mt.temperature_helps(calibrated, y) or 0.9 < mt.fit_temperature(calibrated, y) < 1.1
