@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from edgeclf.classifier import DEFAULT_BATCH_TOKENS
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
@@ -141,6 +143,10 @@ def test_models_and_health(server):
             loaded["variant"] == "int8" and "CPUExecutionProvider" in loaded["providers"]
         )  # ... + what runs
         assert loaded["batching"]["enabled"] is True
+        # ALBERT on the CPU provider: merged batches split at the classifier's token limit, as
+        # `edgeclf predict` does; a Keras bundle's fixed-width runs ignore it
+        if m["name"] == "albert-imdb":
+            assert loaded["batching"]["batch_tokens"] == DEFAULT_BATCH_TOKENS
     status, _, body = call(server.port, "GET", "/health")
     assert status == 200 and body["status"] == "ok" and set(body["models"]) == {"keras-imdb", "albert-imdb"}
 

@@ -75,6 +75,7 @@ class Served:
                     "max_batch": b.max_batch,
                     "max_wait_ms": b.max_wait_s * 1000,
                     "max_queue": b.max_queue,
+                    "batch_tokens": clf.batch_tokens,  # padded tokens per ONNX run (None: no limit)
                 },
             },
         }
