@@ -168,6 +168,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--skip-ngram", action="store_true")
     p.add_argument("--zh-recipe", type=Path, default=Path("/tmp/bundles/albert-zh-rumor"),
                    help="the Chinese bundle from export/albert_recipe.py, measured beside the shipped one")  # fmt: skip
+    p.add_argument("--zh-recipe-label", default="albert-zh-rumor, pre-trained + distilled (not shipped)")
+    p.add_argument("--zh-heldout", type=Path, default=Path("/tmp/bundles/zh-heldout-ced"),
+                   help="the recipe's twin trained on Weibo posts only (held-out CED rows)")  # fmt: skip
     p.add_argument(
         "--every", type=int, default=1, help="English: non-default variants on every K-th test review"
     )
@@ -288,7 +291,7 @@ def main(argv: list[str] | None = None) -> int:
         add("zh held-out CED", "n-gram TF-IDF LR (char 1-3), Weibo only", "-", pr, hy_a)
     bundles = [
         ("albert-zh-rumor", "albert-zh-rumor"),
-        ("albert-zh-rumor, pre-trained + distilled (not shipped)", a.zh_recipe),
+        (a.zh_recipe_label, a.zh_recipe),
     ]
     zsample = tx[0]
     bundles = [(label, src) for label, src in bundles if not (isinstance(src, Path) and not src.is_dir())]
@@ -311,10 +314,9 @@ def main(argv: list[str] | None = None) -> int:
                 temps[("albert-zh-rumor", v)] = t if temperature_helps(lv, zy_val) else 0.0
                 extra.update(temperature=t, ece_after_temperature=ece(_soft(logits_from(pr) / t), ty_a))
             add("zh weibo_test", label, v, pr, ty_a, **extra)
-    heldout_bundle = Path("/tmp/bundles/zh-heldout-ced")
-    if heldout_bundle.is_dir():
-        add("zh held-out CED", "ALBERT recipe, Weibo only", "int8",
-            proba_of(heldout_bundle, "int8", hx, "ced-heldout"), hy_a)  # fmt: skip
+    if a.zh_heldout.is_dir():
+        add("zh held-out CED", f"{a.zh_recipe_label.split(' (')[0]}, Weibo only", "int8",
+            proba_of(a.zh_heldout, "int8", hx, "ced-heldout"), hy_a)  # fmt: skip
 
     return finish(a, rows, temps, t0)
 
@@ -386,11 +388,13 @@ def write_manifests(rows: list[dict[str, Any]], temps: dict[tuple[str, str], flo
                 )
                 m["measured_by"] = "python benchmarks/model_table.py --write-manifests"
                 # stored where cross-fitting on the validation texts says it helps (never the test ECE)
-                t = temps.get((name, r["variant"]))
-                if t:
-                    man["variants"][r["variant"]]["temperature"] = t
-                else:
-                    man["variants"][r["variant"]].pop("temperature", None)
+                # (a language this run did not measure keeps what its manifest holds)
+                if (name, r["variant"]) in temps:
+                    t = temps[(name, r["variant"])]
+                    if t:
+                        man["variants"][r["variant"]]["temperature"] = t
+                    else:
+                        man["variants"][r["variant"]].pop("temperature", None)
         bundle_writer.save(root, man)
 
 

