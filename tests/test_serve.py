@@ -263,6 +263,23 @@ def test_batching_can_be_off_for_one_model_only(extra, checkers):
             assert (stats["runs"] < n) if model == "keras-imdb" else (stats["runs"] == n)
 
 
+def test_the_token_limit_can_be_set_or_lifted_and_answers_stay_right(extra, checkers):
+    for flag, expected in (("none", None), ("512", 512)):
+        with ServerProcess("-m", "albert-imdb", "--batch-tokens", flag, *LIMITS) as s:
+            (m,) = get_json(s.port, "/models")[1]["models"]
+            assert m["loaded"]["batching"]["batch_tokens"] == expected
+            res = run_load(s.port, TEXTS, checkers["albert-imdb"], clients=16, requests=48, timeout_s=300)
+            assert res.failures == []
+    for bad in ("0", "many"):
+        r = subprocess.run(
+            [sys.executable, "-m", "edgeclf", "serve", "--batch-tokens", bad],
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert r.returncode == 2 and "--batch-tokens" in r.stderr
+
+
 def test_bounded_load_every_answer_checked(server, checkers):
     res = run_load(server.port, TEXTS, checkers["keras-imdb"], clients=16, requests=1000, timeout_s=300)
     assert res.failures == [] and len(res.latencies_s) == 1000

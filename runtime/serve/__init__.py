@@ -40,6 +40,18 @@ def require() -> None:
         raise MissingExtra(f"{EXTRA_HINT} ({exc.name or exc} is not installed)") from None
 
 
+def _batch_tokens(value: str) -> int | str | None:
+    if value in ("auto", "none"):
+        return None if value == "none" else value
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, auto or none, got {value!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError("must be >= 1")
+    return n
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "serve",
@@ -80,6 +92,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         default=DEFAULT_BATCH_WAIT_MS,
         help="how long a batch waits for more requests once its first one is taken "
         f"(default: {DEFAULT_BATCH_WAIT_MS:g})",
+    )
+    g.add_argument(
+        "--batch-tokens",
+        type=_batch_tokens,
+        default="auto",
+        metavar="N|auto|none",
+        help="padded tokens per ONNX run at most, splitting a merged ALBERT batch (default: auto, "
+        "2,048 on the CPU provider and no limit on a GPU; none: one run per merged batch)",
     )
     g.add_argument(
         "--max-queue",

@@ -36,10 +36,16 @@ def load_models(args: argparse.Namespace) -> dict[str, Served]:
         raise ValueError("--max-queue must be >= 1")
     served: dict[str, Served] = {}
     for ref in args.model or ["keras-imdb"]:
-        # batch_size >= max_batch: a merged batch is one predict_proba call. Its token limit is the
-        # classifier's default ("auto": 2,048 padded tokens on the CPU provider, none on a GPU), so
-        # a merged batch of long texts runs as several cache-sized ONNX runs (docs/serve.md)
-        clf = load(ref, providers=args.provider, threads=args.threads, batch_size=args.max_batch)
+        # batch_size >= max_batch: a merged batch is one predict_proba call. Its token limit
+        # (--batch-tokens; "auto": 2,048 padded tokens on the CPU provider, none on a GPU) splits a
+        # merged batch of long texts into cache-sized ONNX runs (docs/serve.md)
+        clf = load(
+            ref,
+            providers=args.provider,
+            threads=args.threads,
+            batch_size=args.max_batch,
+            batch_tokens=args.batch_tokens,
+        )
         name = clf.manifest.name
         if name in served:
             raise ValueError(f"two models named {name!r} (from {ref!r}); serve each name once")
