@@ -103,6 +103,14 @@ def temperature_helps(logits: np.ndarray, y: np.ndarray, folds: int = 2, seed: i
     return ece(after, y) < 0.9 * ece(before, y)  # by a tenth at least: not by noise
 
 
+def temperature_for(
+    src: Path | str, variant: str, texts: list[str], y: np.ndarray, tag: str
+) -> tuple[float, bool]:
+    """(T fitted on the validation texts, whether to store it: :func:`temperature_helps`)."""
+    lv = logits_from(proba_of(src, variant, texts, tag))
+    return fit_temperature(lv, y), temperature_helps(lv, y)
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()[:16]
 
@@ -260,9 +268,8 @@ def main(argv: list[str] | None = None) -> int:
                 mine = pr.argmax(1) if k == a.every else pr[:: a.every].argmax(1)
                 extra["agreement_with_fp32"] = round(float((mine == ref).mean()), 5)
             if label == "albert-imdb":
-                lv = logits_from(proba_of(src, v, x_val, "imdb-val"))
-                t = fit_temperature(lv, y_val)
-                temps[("albert-imdb", v)] = t if temperature_helps(lv, y_val) else 0.0
+                t, keep = temperature_for(src, v, x_val, y_val, "imdb-val")
+                temps[("albert-imdb", v)] = t if keep else 0.0
                 extra.update(temperature=t, ece_after_temperature=ece(_soft(logits_from(pr) / t), ys))
             add("imdb", label, v, pr, ys, **extra)
 
@@ -309,9 +316,8 @@ def main(argv: list[str] | None = None) -> int:
             if ref is not None:
                 extra["agreement_with_fp32"] = round(float((pr.argmax(1) == ref).mean()), 5)
             if label == "albert-zh-rumor":
-                lv = logits_from(proba_of(src, v, zx_val, "zh-val"))
-                t = fit_temperature(lv, zy_val)
-                temps[("albert-zh-rumor", v)] = t if temperature_helps(lv, zy_val) else 0.0
+                t, keep = temperature_for(src, v, zx_val, zy_val, "zh-val")
+                temps[("albert-zh-rumor", v)] = t if keep else 0.0
                 extra.update(temperature=t, ece_after_temperature=ece(_soft(logits_from(pr) / t), ty_a))
             add("zh weibo_test", label, v, pr, ty_a, **extra)
     if a.zh_heldout.is_dir():

