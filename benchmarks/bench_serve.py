@@ -64,11 +64,10 @@ def load_texts(n: int, seed: int = 0) -> tuple[list[str], str]:
         rows = [r["text"] for r in read_csv_rows(data / "imdb" / "test.csv.gz")]
         random.Random(seed).shuffle(rows)
         return rows[:n], f"{n} random IMDB test reviews (seed {seed})"
-    from importlib.resources import files
+    from edgeclf.profile.inputs import SAMPLES_FILE, sample_texts
 
-    lines = files("edgeclf").joinpath("profile_samples.txt").read_text(encoding="utf-8").splitlines()
-    texts = [t for t in lines if t.strip() and not t.startswith("#")]
-    return texts, f"the {len(texts)} built-in IMDB reviews (edgeclf/profile_samples.txt)"
+    texts = sample_texts()
+    return texts, f"the {len(texts)} built-in review-style texts (edgeclf/profile/{SAMPLES_FILE})"
 
 
 def cpu_seconds(pid: int) -> float:

@@ -1,6 +1,6 @@
 """Memory and start-up of every embedded model as a desktop app sees them (docs/desktop.md).
 
-For each model and variant, N fresh processes (``edgeclf.footprint.fresh_process``):
+For each model and variant, N fresh processes (``edgeclf.profile.footprint.fresh_process``):
 import time, load time, first prediction, and RSS: what loading adds as the
 first model (onnxruntime's one-time set-up included), what each further
 instance adds, and what stays after closing both. Medians of N.
@@ -16,7 +16,7 @@ import statistics
 from common import machine, markdown_table, save
 
 import edgeclf
-from edgeclf import footprint
+from edgeclf.profile import footprint
 
 
 def main() -> None:

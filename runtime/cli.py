@@ -117,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("info", help="show a bundle's manifest (verified)")
     p.add_argument("model", nargs="?", default="keras-imdb")
 
-    from .profile_cli import add_parser as add_profile
+    from .profile.cli import add_parser as add_profile
 
     add_profile(sub)
 
@@ -160,7 +160,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "info":
             return _info(args)
         if args.command == "profile":
-            from .profile_cli import run as run_profile
+            from .profile.cli import run as run_profile
 
             return run_profile(args)
         if args.command == "serve":
@@ -269,7 +269,7 @@ def _models(args: argparse.Namespace) -> int:
     names = list_models()
     entries = [read_manifest(embedded_root() / name).summary() for name in names]
     if args.memory:
-        from .footprint import model_memory
+        from .profile.footprint import model_memory
 
         for name, entry in zip(names, entries, strict=True):
             for vname, v in entry["variants"].items():

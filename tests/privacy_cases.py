@@ -149,7 +149,7 @@ CASES: tuple[Case, ...] = (
         "edgeclf profile -m albert-imdb ... --json profile.json --html report.html (with cold starts)",
         lambda py: [*edgeclf_cmd(py), *_PROFILE],
         outputs=("profile.json", "report.html"),
-        allowed=("profile.json.tmp*", "report.html.tmp*"),
+        allowed=(".profile.json.*.tmp", ".report.html.*.tmp"),  # the atomic writes, as for out.csv
         needs=("matplotlib",),
     ),
     Case(

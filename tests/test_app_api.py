@@ -1,7 +1,7 @@
 """The API desktop apps need: background loading, closing a classifier, and what a model costs.
 
 Memory is measured in real child processes (RSS from /proc/self/statm via
-``edgeclf.footprint``), never in the test process, whose RSS carries
+``edgeclf.profile.footprint``), never in the test process, whose RSS carries
 everything other tests loaded.
 """
 
@@ -17,7 +17,7 @@ from concurrent.futures import Future
 import pytest
 
 import edgeclf
-from edgeclf import footprint
+from edgeclf.profile import footprint
 
 linux_only = pytest.mark.skipif(footprint.rss_bytes() is None, reason="RSS is read from /proc (Linux)")
 
@@ -111,7 +111,7 @@ def test_close_while_another_thread_predicts_never_gives_a_wrong_answer():
 _CLOSE_SCRIPT = r"""
 import json, sys
 import edgeclf, numpy, onnxruntime
-from edgeclf import footprint as fp
+from edgeclf.profile import footprint as fp
 name, n, close = sys.argv[1], int(sys.argv[2]), sys.argv[3] == "close"
 texts = ["A long, moving and beautifully acted film about memory. " * 20] * 16
 # one load and close first: onnxruntime's one-time set-up is not the model's memory
@@ -187,7 +187,7 @@ def test_models_memory_flag():
 _CYCLES_SCRIPT = r"""
 import json, sys
 import edgeclf, numpy, onnxruntime
-from edgeclf import footprint as fp
+from edgeclf.profile import footprint as fp
 texts = ["A long, moving and beautifully acted film about memory. " * 20] * 16
 with edgeclf.load("albert-imdb") as warm:
     warm.predict_proba(texts)

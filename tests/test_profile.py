@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from edgeclf import profile_inputs as inputs
 from edgeclf.bundle import embedded_root, file_ref
 from edgeclf.classifier import DEFAULT_BATCH_TOKENS
+from edgeclf.profile import inputs
 
 from .conftest import run_cli
 

@@ -1,7 +1,7 @@
 """The plots of the ``edgeclf profile --html`` report (matplotlib, the ``report`` extra).
 
 Each ``plot_*`` takes the profile's JSON result and returns an inline ``<svg>``;
-the page around them is :mod:`edgeclf.report`, which checks for matplotlib
+the page around them is :mod:`.report`, which checks for matplotlib
 (and keeps its config out of the user's home) before any plot is drawn.
 matplotlib is imported inside the functions, never at import time.
 """
@@ -57,7 +57,7 @@ def _session_key(c: dict[str, Any], providers: Sequence[str]) -> str:
     return f"{c['provider']} · {thr}" if len(providers) > 1 else thr
 
 
-def _variant_colors(variants: Sequence[str]) -> dict[str, str]:
+def variant_colors(variants: Sequence[str]) -> dict[str, str]:
     return {v: _COLORS[i % len(_COLORS)] for i, v in enumerate(variants)}
 
 
@@ -68,74 +68,21 @@ def plot_latency(result: dict[str, Any]) -> str:
     variants, providers = s["variants"], s["providers"]
     seqs = list(dict.fromkeys(c["seq_len"] for c in configs))
     batches = s["batch_sizes"]
-    colors = _variant_colors(variants)
+    colors = variant_colors(variants)
     groups = list(dict.fromkeys(_session_key(c, providers) for c in configs))
     ncols = len(batches)
     fig = _new_figure(max(3.2 * ncols, 6.0), 2.9 * len(seqs) + 0.4)
     axes = fig.subplots(len(seqs), ncols, squeeze=False)
-    width = 0.8 / max(1, len(variants))
     for r, seq in enumerate(seqs):
         for col, bs in enumerate(batches):
             ax = axes[r][col]
             _style(ax)
-            tails: list[tuple[float, float, float, str]] = []  # position, p95, p99, colour
-            for vi, v in enumerate(variants):
-                data, pos = [], []
-                for gi, g in enumerate(groups):
-                    match = [
-                        c
-                        for c in configs
-                        if c["variant"] == v
-                        and c["batch_size"] == bs
-                        and c["seq_len"] == seq
-                        and _session_key(c, providers) == g
-                    ]
-                    if match:
-                        x = gi + (vi - (len(variants) - 1) / 2) * width
-                        samples = match[0]["latency_ms_samples"]
-                        data.append(samples)
-                        pos.append(x)
-                        tails.append(
-                            (x, float(np.percentile(samples, 95)), match[0]["latency_ms"]["p99"], colors[v])
-                        )
-                if not data:
-                    continue
-                ax.boxplot(
-                    data,
-                    positions=pos,
-                    widths=width * 0.85,
-                    whis=(5, 95),
-                    showfliers=False,
-                    patch_artist=True,
-                    manage_ticks=False,
-                    boxprops={"facecolor": colors[v], "alpha": 0.55, "edgecolor": colors[v]},
-                    medianprops={"color": "black", "linewidth": 1.4},
-                    whiskerprops={"color": colors[v]},
-                    capprops={"color": colors[v]},
-                )
+            panel = [c for c in configs if c["batch_size"] == bs and c["seq_len"] == seq]
+            tails = _latency_boxes(ax, panel, variants, groups, providers, colors)
             if not tails:
                 continue
-            # p99 as a marker; a tail far above p95 (a busy machine) would squash the boxes,
-            # so the axis stops at 1.6 x the highest p95 and off-scale p99s are written at the top
-            top95 = max(t[1] for t in tails)
-            top99 = max(t[2] for t in tails)
-            top = top99 * 1.08 if top99 <= 2.2 * top95 else 1.6 * top95
-            for x, _p95, p99, color in tails:
-                if p99 <= top:
-                    ax.plot([x], [p99], marker="v", color=color, markersize=5, linestyle="none")
-                else:
-                    ax.plot([x], [top * 0.97], marker="^", color=color, markersize=6, linestyle="none")
-                    ax.annotate(
-                        f"p99 {p99:.3g}",
-                        (x, top * 0.97),
-                        textcoords="offset points",
-                        xytext=(0, -11),
-                        ha="center",
-                        fontsize=7,
-                        color="#333",
-                    )
             ax.set_xticks(range(len(groups)), groups)
-            ax.set_ylim(0, top)
+            ax.set_ylim(0, _mark_p99(ax, tails))
             title = f"batch {bs}"
             if len(seqs) > 1 or seq is None or result["bundle"]["padding"] != "max_length":
                 title += f", {_seq_label(seq)}"
@@ -151,6 +98,71 @@ def plot_latency(result: dict[str, Any]) -> str:
     return _svg(fig)
 
 
+def _latency_boxes(
+    ax: Any,
+    panel: list[dict[str, Any]],
+    variants: Sequence[str],
+    groups: Sequence[str],
+    providers: Sequence[str],
+    colors: dict[str, str],
+) -> list[tuple[float, float, float, str]]:
+    """One panel's boxes, a box per (session group, variant); returns (position, p95, p99, colour) of each."""
+    width = 0.8 / max(1, len(variants))
+    tails: list[tuple[float, float, float, str]] = []
+    for vi, v in enumerate(variants):
+        data, pos = [], []
+        for gi, g in enumerate(groups):
+            match = [c for c in panel if c["variant"] == v and _session_key(c, providers) == g]
+            if match:
+                x = gi + (vi - (len(variants) - 1) / 2) * width
+                samples = match[0]["latency_ms_samples"]
+                data.append(samples)
+                pos.append(x)
+                tails.append((x, float(np.percentile(samples, 95)), match[0]["latency_ms"]["p99"], colors[v]))
+        if not data:
+            continue
+        ax.boxplot(
+            data,
+            positions=pos,
+            widths=width * 0.85,
+            whis=(5, 95),
+            showfliers=False,
+            patch_artist=True,
+            manage_ticks=False,
+            boxprops={"facecolor": colors[v], "alpha": 0.55, "edgecolor": colors[v]},
+            medianprops={"color": "black", "linewidth": 1.4},
+            whiskerprops={"color": colors[v]},
+            capprops={"color": colors[v]},
+        )
+    return tails
+
+
+def _mark_p99(ax: Any, tails: list[tuple[float, float, float, str]]) -> float:
+    """Mark each p99 and return the panel's y limit.
+
+    A tail far above p95 (a busy machine) would squash the boxes, so the axis
+    stops at 1.6 x the highest p95 and off-scale p99s are written at the top.
+    """
+    top95 = max(t[1] for t in tails)
+    top99 = max(t[2] for t in tails)
+    top = top99 * 1.08 if top99 <= 2.2 * top95 else 1.6 * top95
+    for x, _p95, p99, color in tails:
+        if p99 <= top:
+            ax.plot([x], [p99], marker="v", color=color, markersize=5, linestyle="none")
+        else:
+            ax.plot([x], [top * 0.97], marker="^", color=color, markersize=6, linestyle="none")
+            ax.annotate(
+                f"p99 {p99:.3g}",
+                (x, top * 0.97),
+                textcoords="offset points",
+                xytext=(0, -11),
+                ha="center",
+                fontsize=7,
+                color="#333",
+            )
+    return top
+
+
 def _patch(color: str) -> Any:
     from matplotlib.patches import Patch
 
@@ -162,7 +174,7 @@ def plot_throughput(result: dict[str, Any]) -> str:
     s = result["settings"]
     configs = result["configs"]
     variants, providers = s["variants"], s["providers"]
-    colors = _variant_colors(variants)
+    colors = variant_colors(variants)
     seqs = list(dict.fromkeys(c["seq_len"] for c in configs))
     groups = list(dict.fromkeys(_session_key(c, providers) for c in configs))
     styles = ["-", "--", ":", "-."]
@@ -213,7 +225,7 @@ def _thousands() -> Any:
     return FuncFormatter(lambda x, _pos: f"{x:,.0f}")
 
 
-def _config_label(c: dict[str, Any], result: dict[str, Any]) -> str:
+def config_label(c: dict[str, Any], result: dict[str, Any]) -> str:
     s = result["settings"]
     parts = [c["variant"]]
     if len(s["providers"]) > 1:
@@ -228,7 +240,7 @@ def _config_label(c: dict[str, Any], result: dict[str, Any]) -> str:
 def plot_breakdown(result: dict[str, Any]) -> str:
     """Per configuration: the share of a call spent tokenizing, in ONNX and in the rest."""
     configs = result["configs"]
-    labels = [_config_label(c, result) for c in configs]
+    labels = [config_label(c, result) for c in configs]
     fig = _new_figure(9.0, 0.8 + 0.28 * len(configs))
     ax = fig.subplots()
     y = list(range(len(configs)))[::-1]
@@ -283,7 +295,7 @@ def plot_cold_start(result: dict[str, Any]) -> str | None:
     ax1.set_xlabel("cold start, ms (median wall time of a fresh process)")
     fig.legend(loc="outside upper center", ncols=4, frameon=False, fontsize=8)
     rss = [x["cold_start"].get("peak_rss_mib") or 0.0 for x in rows]
-    colors = _variant_colors(s["variants"])
+    colors = variant_colors(s["variants"])
     ax2.barh(y, rss, color=[colors.get(x["variant"], "#777") for x in rows], height=0.66, alpha=0.8)
     for yi, v in zip(y, rss, strict=True):
         ax2.text(v, yi, f" {v:.0f}", va="center", fontsize=8)
@@ -301,7 +313,7 @@ def plot_seq_len(result: dict[str, Any]) -> str | None:
     if result["bundle"]["padding"] == "max_length" or len(seqs) < 2:
         return None
     s = result["settings"]
-    colors = _variant_colors(s["variants"])
+    colors = variant_colors(s["variants"])
     fig = _new_figure(7.5, 3.6)
     ax = fig.subplots()
     _style(ax)

@@ -1,7 +1,8 @@
-"""What ``edgeclf profile`` measures with and on: flags, defaults, texts, the machine.
+"""What ``edgeclf profile`` measures, with which texts, on which machine.
 
-Split from :mod:`edgeclf.profile` (the measuring) so each reads in one
-sitting. Standard library, numpy and onnxruntime only.
+The settings and their defaults, the flag parsers, the texts (built-in or
+sampled from a CSV, cut to exact token lengths) and the machine facts a
+profile records. Standard library, numpy and onnxruntime only.
 """
 
 from __future__ import annotations
@@ -11,16 +12,58 @@ import os
 import platform
 import random
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from importlib import resources
 from typing import Any
 
 import numpy as np
 
-from . import __version__
-from . import bundle as _bundle
-from .session import available_providers
+from .. import __version__
+from .. import bundle as _bundle
+from ..session import available_providers
 
 SAMPLES_FILE = "profile_samples.txt"
+
+
+@dataclass(frozen=True)
+class ProfileSettings:
+    """What to measure. ``None`` fields take defaults that depend on the bundle/machine."""
+
+    variants: tuple[str, ...] | None = None  # None: every variant of the bundle
+    providers: tuple[str, ...] | None = None  # None: cpu, plus cuda where onnxruntime offers it
+    threads: tuple[int, ...] | None = None  # None: 1 and every usable core
+    batch_sizes: tuple[int, ...] = (1, 8, 64)
+    seq_lens: tuple[int | str, ...] | None = None  # ints and/or "real"; None: see default_seq_lens
+    budget_s: float = 1.0  # timed seconds per configuration (after warm-up)
+    warmup: int = 3
+    min_runs: int = 10
+    max_runs: int = 100_000
+    cold_runs: int = 3  # fresh-subprocess cold starts per session group; 0 skips them
+
+    def validate(self) -> None:
+        """Refuse nonsense early (a ValueError is a usage error, exit 2)."""
+        for name, values in (
+            ("threads", self.threads),
+            ("batch sizes", self.batch_sizes),
+        ):
+            if values is not None and (not values or any(v < 1 for v in values)):
+                raise ValueError(f"{name} must be a non-empty list of integers >= 1")
+        if self.variants is not None and not self.variants:
+            raise ValueError("variants must not be empty")
+        if self.providers is not None and not self.providers:
+            raise ValueError("providers must not be empty")
+        if self.seq_lens is not None:
+            if not self.seq_lens:
+                raise ValueError("seq lens must not be empty")
+            for s in self.seq_lens:
+                if s != "real" and (not isinstance(s, int) or s < 1):
+                    raise ValueError(f"seq len {s!r}: expected an integer >= 1 or 'real'")
+        if not self.budget_s > 0:
+            raise ValueError("budget must be > 0 seconds")
+        if self.warmup < 0 or self.cold_runs < 0:
+            raise ValueError("warm-up and cold-start runs must be >= 0")
+        if self.min_runs < 1 or self.max_runs < self.min_runs:
+            raise ValueError("need 1 <= min_runs <= max_runs")
 
 
 # ------------------------------------------------------------------ flags
@@ -90,7 +133,7 @@ def usable_cores() -> int:
 def sample_texts() -> list[str]:
     """The built-in review-style texts (one per line; ``#`` lines are comments)."""
     try:
-        raw = (resources.files("edgeclf") / SAMPLES_FILE).read_text(encoding="utf-8")
+        raw = (resources.files(__package__) / SAMPLES_FILE).read_text(encoding="utf-8")
     except (FileNotFoundError, OSError):
         raise ValueError(
             f"the built-in sample texts ({SAMPLES_FILE}) are missing from this installation; "
@@ -113,7 +156,7 @@ def load_texts(
     Sampled rather than the first rows because datasets are often sorted (the
     IMDB CSVs by polarity and id), and review length correlates with both.
     """
-    from .csvio import InputFileError, open_text, read_rows
+    from ..csvio import InputFileError, open_text, read_rows
 
     if max_texts < 1:
         raise ValueError("--max-texts must be >= 1")
@@ -198,7 +241,7 @@ def texts_of_length(
 
 def machine_info() -> dict[str, Any]:
     """Enough about the machine to tell two profiles apart (and to spot a busy one)."""
-    from ._ort import import_onnxruntime
+    from .._ort import import_onnxruntime
 
     ort = import_onnxruntime()
 

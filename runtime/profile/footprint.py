@@ -80,7 +80,7 @@ _SCRIPT = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import edgeclf, numpy, onnxruntime
-from edgeclf import footprint as fp
+from edgeclf.profile import footprint as fp
 t1 = time.perf_counter()
 a = json.loads(sys.argv[1])
 kw = dict(variant=a["variant"], providers=a["provider"], threads=a["threads"])

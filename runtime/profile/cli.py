@@ -1,4 +1,4 @@
-"""``edgeclf profile``: its arguments and the command (measuring in edgeclf.profile, the page in edgeclf.report)."""
+"""``edgeclf profile``: its arguments, the command, and the terminal table (measuring in .measure, the page in .report)."""
 
 from __future__ import annotations
 
@@ -75,9 +75,9 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """``edgeclf profile``: measurement in edgeclf.profile, the HTML page in edgeclf.report."""
-    from . import profile as prof
-    from . import profile_inputs as inputs
+    """``edgeclf profile``: measurement in :mod:`.measure`, the HTML page in :mod:`.report`."""
+    from . import inputs
+    from . import measure as prof
 
     if args.html:
         from .report import MissingExtra, require_matplotlib
@@ -87,7 +87,7 @@ def run(args: argparse.Namespace) -> int:
         except MissingExtra as exc:
             print(f"edgeclf profile: {exc}", file=sys.stderr)
             return EXIT_USAGE
-    settings = prof.ProfileSettings(
+    settings = inputs.ProfileSettings(
         variants=inputs.parse_word_list(args.variants) if args.variants else None,
         providers=inputs.parse_word_list(args.providers) if args.providers else None,
         threads=inputs.parse_int_list(args.threads, "threads") if args.threads else None,
@@ -163,7 +163,7 @@ def _fmt(value: float | None, spec: str) -> str:
 
 def format_table(result: dict[str, Any]) -> str:
     """The human-readable report: a header, the latency table and the session table."""
-    from .profile import SESSION_CREATE_REPEATS
+    from .measure import SESSION_CREATE_REPEATS
 
     m, b, s = result["machine"], result["bundle"], result["settings"]
     lines = [
@@ -201,7 +201,7 @@ def format_table(result: dict[str, Any]) -> str:
     lines.append(
         f"sessions: creation (median of {SESSION_CREATE_REPEATS}); cold start = fresh python process: "
         f"import, load, first prediction (median of {cold_runs}); load MiB = RSS added by loading "
-        "the model (edgeclf.footprint)"
+        "the model (edgeclf.profile.footprint)"
     )
     lines += [head2, "-" * len(head2)]
     for x in result["sessions"]:
