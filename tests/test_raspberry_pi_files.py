@@ -17,7 +17,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 PI = ROOT / "deploy" / "raspberry-pi"
-UNIT = PI / "edgeclf-serve.service"
+UNIT = ROOT / "runtime" / "edgeclf-serve.service"  # shipped in the package: edgeclf.deploy
 
 
 def _unit() -> configparser.ConfigParser:
