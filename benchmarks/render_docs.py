@@ -1,9 +1,11 @@
 """Fill the generated parts of README.md and docs/*.md from their sources.
 
-    python benchmarks/render_docs.py           # rewrite every generated part in place
+    python benchmarks/render_docs.py           # re-render every generated page and part in place
     python benchmarks/render_docs.py --check   # change nothing; exit 1 naming each stale part
 
-Sources: the embedded bundles' manifests (runtime/models/*/manifest.json), the benchmark results
+With no FILES it first re-renders the pages benchmark scripts write whole from their stored results
+(PAGE_RENDERERS: docs/benchmarks.md, the measured table of docs/serve.md). Sources of the marked parts:
+the embedded bundles' manifests (runtime/models/*/manifest.json), the benchmark results
 (benchmarks/results/*.json) and the command line's own argparse parser (runtime/cli.py). Two kinds
 of marked parts, both invisible once the Markdown is rendered:
 
@@ -14,8 +16,7 @@ of marked parts, both invisible once the Markdown is rendered:
     <!-- fig:KEY -->0.8999<!-- /fig -->     one figure in prose, KEY as in figure() below
 
 (a mark quoted in `backticks` is left alone), so a manifest or a result that changes is
-re-published by one command, and tests/test_docs.py
-fails while any part disagrees with its source. Imports only the standard library and the runtime.
+re-published by one command, and tests/test_docs.py fails while any part disagrees with its source. Imports only the standard library and the runtime.
 """
 
 from __future__ import annotations
@@ -314,12 +315,31 @@ def stale_parts(text: str) -> Iterator[str]:
             yield f"figure {m.group(2)}: says {m.group(3)!r}, source says {want!r}"
 
 
+#: Pages written whole by a benchmark script from its stored results (no measuring), re-rendered first.
+PAGE_RENDERERS = [["run_all.py", "--render"], ["bench_serve.py", "--render"]]
+
+
+def render_generated_pages() -> None:
+    import subprocess
+
+    for argv in PAGE_RENDERERS:
+        subprocess.run(
+            [sys.executable, *argv],
+            cwd=ROOT / "benchmarks",
+            check=True,
+            timeout=600,
+            stdout=subprocess.DEVNULL,
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--check", action="store_true", help="change nothing; exit 1 if any part is stale")
     ap.add_argument("files", nargs="*", type=Path, help="default: README.md and docs/*.md")
     args = ap.parse_args(argv)
     files = [f.resolve() for f in args.files] or DOCS
+    if not args.check and not args.files:
+        render_generated_pages()
     stale = 0
     for path in files:
         text = path.read_text(encoding="utf-8")
