@@ -107,7 +107,7 @@ def test_wheel_and_sdist_ship_notice_and_only_listed_data(tmp_path):
     )
     data = [n for n in names if not n.endswith(".py") and ".dist-info/" not in n]
     listed = {f.replace("runtime/", "edgeclf/", 1) for f in notice_files()}
-    own = {"edgeclf/py.typed", "edgeclf/profile/profile_samples.txt"}
+    own = {"edgeclf/py.typed", "edgeclf/profile/profile_samples.txt", "edgeclf/edgeclf-serve.service"}
     for n in data:
         ok = n in listed or n in own or re.fullmatch(r"edgeclf/models/[^/]+/manifest\.json", n)
         assert ok, f"{n} is shipped in the wheel but not listed in NOTICE"
