@@ -20,31 +20,68 @@ tokens, truncated to it, so every candidate sees exactly that length),
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import shutil
 import sys
 import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 os.environ.setdefault("USE_TF", "0")
 
-from common import ROOT, imdb_test_texts, interleaved, machine, markdown_table, save
+from common import (
+    GRID,
+    GRID_QUICK,
+    ROOT,
+    imdb_test_texts,
+    long_batches,
+    machine,
+    markdown_table,
+    round_robin,
+    save,
+    time_grid,
+)
 
 import edgeclf
 
+#: the candidate every ratio is against: the seed project's way, one text at a time
+BASELINE = "pytorch eager, per text"
 
-def candidates(bs, seq, threads, *, tok, fast, model, texts, ort_dirs, ort_cls, bundle, variants) -> dict:
+
+@dataclass(frozen=True)
+class Reference:
+    """What the other candidates run: the checkpoint's slow and fast tokenizers and PyTorch model, and
+    Optimum's model class with a directory per variant of the bundle's ONNX files (none without optimum)."""
+
+    tok: Any
+    fast: Any
+    model: Any
+    ort_cls: Any
+    ort_dirs: dict[str, Path]
+
+
+def reference(ckpt: Path, bundle: Path, tmp: Path) -> Reference:
+    from transformers import AlbertForSequenceClassification, AutoTokenizer
+
+    from edgeclf.export.albert import reference_tokenizer
+
+    fast = AutoTokenizer.from_pretrained(str(ckpt))
+    model = AlbertForSequenceClassification.from_pretrained(str(ckpt)).eval()
+    ort_cls, ort_dirs = optimum_models(bundle, ckpt, ("fp32", "int8"), tmp)
+    return Reference(reference_tokenizer(ckpt), fast, model, ort_cls, ort_dirs)
+
+
+def candidates(bs: int, seq: int, threads: int, *, ref: Reference, texts, bundle: Path, variants) -> dict:
     """The candidates for one (batch, sequence, threads) point; each call classifies one batch."""
     import torch
 
-    torch.set_num_threads(threads)
-    long_enough = [t for t in texts if len(tok.encode(t)) >= seq][: bs * 4]
-    batches = [long_enough[i : i + bs] for i in range(0, len(long_enough), bs)]
-    state = {"i": 0}
+    tok, fast, model = ref.tok, ref.fast, ref.model
 
-    def nxt() -> list[str]:
-        state["i"] = (state["i"] + 1) % len(batches)
-        return batches[state["i"]]
+    torch.set_num_threads(threads)
+    nxt = round_robin(long_batches(texts, lambda t: len(tok.encode(t)), seq, bs))
 
     def eager_per_text() -> None:
         with torch.no_grad():
@@ -57,13 +94,13 @@ def candidates(bs, seq, threads, *, tok, fast, model, texts, ort_dirs, ort_cls, 
             enc = tok(nxt(), truncation=True, max_length=seq, padding=True, return_tensors="pt")
             model(**enc).logits.argmax(-1)
 
-    cands = {"pytorch eager, per text": eager_per_text, "pytorch batched": torch_batched}
-    for v, d in ort_dirs.items():
+    cands = {BASELINE: eager_per_text, "pytorch batched": torch_batched}
+    for v, d in ref.ort_dirs.items():
         import onnxruntime as ort
 
         so = ort.SessionOptions()
         so.intra_op_num_threads = threads
-        ortm = ort_cls.from_pretrained(str(d), session_options=so, provider="CPUExecutionProvider")
+        ortm = ref.ort_cls.from_pretrained(str(d), session_options=so, provider="CPUExecutionProvider")
 
         def run_ort(m=ortm) -> None:
             enc = fast(nxt(), truncation=True, max_length=seq, padding=True, return_tensors="np")
@@ -74,6 +111,27 @@ def candidates(bs, seq, threads, *, tok, fast, model, texts, ort_dirs, ort_cls, 
         clf = edgeclf.load(bundle, variant=v, threads=threads, max_length=seq, providers="cpu")
         cands[f"edgeclf {v}"] = lambda c=clf: c.predict_proba(nxt())
     return cands
+
+
+def optimum_models(
+    bundle: Path, ckpt: Path, variants: Sequence[str], tmp: Path
+) -> tuple[Any, dict[str, Path]]:
+    """Optimum's model class and a directory per variant holding the bundle's ONNX file and the checkpoint's
+    config (what ``from_pretrained`` reads); (None, {}) without optimum-onnx."""
+    try:
+        from optimum.onnxruntime import ORTModelForSequenceClassification
+    except ImportError:
+        print("optimum-onnx not installed: skipping the Optimum candidates", file=sys.stderr)
+        return None, {}
+    manifest = edgeclf.load(bundle).manifest
+    dirs = {}
+    for v in [v for v in variants if v in manifest.variants]:
+        d = tmp / v
+        d.mkdir()
+        shutil.copyfile(bundle / manifest.variants[v].file.path, d / "model.onnx")
+        shutil.copyfile(ckpt / "config.json", d / "config.json")
+        dirs[v] = d
+    return ORTModelForSequenceClassification, dirs
 
 
 def main() -> None:
@@ -89,58 +147,23 @@ def main() -> None:
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
 
-    from transformers import AlbertForSequenceClassification, AlbertTokenizer, AutoTokenizer
-
-    try:
-        from optimum.onnxruntime import ORTModelForSequenceClassification
-    except ImportError:
-        ORTModelForSequenceClassification = None
-        print("optimum-onnx not installed: skipping the Optimum candidates", file=sys.stderr)
-
     bundle = Path(args.bundle)
     manifest = edgeclf.load(bundle).manifest
-    ckpt = Path(args.checkpoint)
-    tok = AlbertTokenizer.from_pretrained(str(ckpt))
-    fast = AutoTokenizer.from_pretrained(str(ckpt))
-    model = AlbertForSequenceClassification.from_pretrained(str(ckpt)).eval()
     texts, _ = imdb_test_texts(3000)
     variants = [v for v in args.variants.split(",") if v in manifest.variants]
-
-    grid = [(b, s, t) for t in (1, 2) for s in (128, 256) for b in (1, 8)]
+    grid = GRID_QUICK if args.quick else GRID
     if args.quick:
-        grid = [(1, 128, 2)]
         args.rounds = 2
     tmp = Path(tempfile.mkdtemp())
-    ort_dirs = {}
-    if ORTModelForSequenceClassification is not None:
-        for v in [v for v in ("fp32", "int8") if v in manifest.variants]:
-            d = tmp / v
-            d.mkdir()
-            shutil.copyfile(bundle / manifest.variants[v].file.path, d / "model.onnx")
-            shutil.copyfile(ckpt / "config.json", d / "config.json")
-            ort_dirs[v] = d
-
-    rows, raw = [], {}
-    for bs, seq, threads in grid:
-        cands = candidates(
-            bs,
-            seq,
-            threads,
-            tok=tok,
-            fast=fast,
-            model=model,
-            texts=texts,
-            ort_dirs=ort_dirs,
-            ort_cls=ORTModelForSequenceClassification,
-            bundle=bundle,
-            variants=variants,
-        )
-        res = interleaved(cands, rounds=args.rounds, min_time=0.3)
-        base = res["pytorch eager, per text"]["median_s"]
-        for name, r in res.items():
-            rows.append([bs, seq, threads, name, r["median_s"] * 1e3, base / r["median_s"]])
-        raw[f"b{bs}_s{seq}_t{threads}"] = res
-        print(f"done batch {bs} seq {seq} threads {threads}", file=sys.stderr)
+    ref = reference(Path(args.checkpoint), bundle, tmp)
+    make = functools.partial(candidates, ref=ref, texts=texts, bundle=bundle, variants=variants)
+    raw = time_grid(grid, make, baseline=BASELINE, rounds=args.rounds, min_time=0.3)
+    rows = []
+    for (bs, seq, threads), res in zip(grid, raw.values(), strict=True):
+        base = res[BASELINE]["median_s"]
+        rows += [
+            [bs, seq, threads, name, r["median_s"] * 1e3, base / r["median_s"]] for name, r in res.items()
+        ]
     shutil.rmtree(tmp, ignore_errors=True)
     result = {"machine": machine(), "bundle": str(bundle), "results": raw}
     if not args.quick:

@@ -35,6 +35,7 @@ Writes benchmarks/results/albert_base.json; ``python benchmarks/run_all.py
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import random
@@ -46,10 +47,8 @@ from pathlib import Path
 
 os.environ.setdefault("USE_TF", "0")
 
-from bench_albert import candidates
-from common import ROOT, interleaved, machine, save
-
-import edgeclf
+from bench_albert import BASELINE, candidates, reference
+from common import GRID, ROOT, machine, save, time_grid
 
 SHARED = ROOT.parent / "shared" / "data"
 BASE = {"hidden_size": 768, "num_attention_heads": 12, "intermediate_size": 3072, "num_hidden_layers": 12}
@@ -210,58 +209,20 @@ def build(name: str, work: Path, log) -> dict:
 
 
 def speed(built: dict, grid, rounds: int, min_time: float, done=lambda raw: None) -> dict:
-    from transformers import AlbertForSequenceClassification, AutoTokenizer
-
-    from edgeclf.export.albert import reference_tokenizer
-
-    try:
-        from optimum.onnxruntime import ORTModelForSequenceClassification
-    except ImportError:
-        ORTModelForSequenceClassification = None
-        print("optimum-onnx not installed: skipping the Optimum candidates", file=sys.stderr)
     ckpt, bundle = Path(built["checkpoint"]), Path(built["bundle"])
-    tok = reference_tokenizer(ckpt)
-    fast = AutoTokenizer.from_pretrained(str(ckpt))
-    model = AlbertForSequenceClassification.from_pretrained(str(ckpt)).eval()
-    joiner = " " if built["tokenizer"] == "sentencepiece" else "。"
-    texts = long_texts(built["test_texts"], tok, max(s for _, s, _ in grid) + 2, 32, joiner)
-    ort_dirs = {}
     tmp = Path(tempfile.mkdtemp())
-    if ORTModelForSequenceClassification is not None:
-        manifest = edgeclf.load(bundle).manifest
-        for v in ("fp32", "int8"):
-            d = tmp / v
-            d.mkdir()
-            shutil.copyfile(bundle / manifest.variants[v].file.path, d / "model.onnx")
-            shutil.copyfile(ckpt / "config.json", d / "config.json")
-            ort_dirs[v] = d
-    raw = {}
-    for bs, seq, threads in grid:
-        cands = candidates(
-            bs,
-            seq,
-            threads,
-            tok=tok,
-            fast=fast,
-            model=model,
-            texts=texts,
-            ort_dirs=ort_dirs,
-            ort_cls=ORTModelForSequenceClassification,
-            bundle=bundle,
-            variants=["fp32", "int8", "pruned-int8"],
+    ref = reference(ckpt, bundle, tmp)
+    joiner = " " if built["tokenizer"] == "sentencepiece" else "。"
+    texts = long_texts(built["test_texts"], ref.tok, max(s for _, s, _ in grid) + 2, 32, joiner)
+    variants = ["fp32", "int8", "pruned-int8"]
+    make = functools.partial(candidates, ref=ref, texts=texts, bundle=bundle, variants=variants)
+    try:
+        label = f"{built['config']['hidden_size']}: "
+        return time_grid(
+            grid, make, baseline=BASELINE, rounds=rounds, min_time=min_time, label=label, done=done
         )
-        raw[f"b{bs}_s{seq}_t{threads}"] = res = interleaved(cands, rounds=rounds, min_time=min_time)
-        base = res["pytorch eager, per text"]["median_s"]
-        print(
-            f"{built['config']['hidden_size']}: batch {bs} seq {seq} threads {threads}: "
-            + ", ".join(f"{n} {base / r['median_s']:.2f}x" for n, r in res.items()),
-            file=sys.stderr,
-            flush=True,
-        )
-        del cands
-        done(raw)
-    shutil.rmtree(tmp, ignore_errors=True)
-    return raw
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def main() -> None:
@@ -279,14 +240,13 @@ def main() -> None:
 
     work = Path(args.work_dir) if args.work_dir else Path(tempfile.mkdtemp(prefix="albert-base-"))
     work.mkdir(parents=True, exist_ok=True)
-    full = [(b, s, t) for t in (1, 2) for s in (128, 256) for b in (1, 8)]
     rounds, min_time = (3, 0.2) if args.quick else (args.rounds, 0.3)
     result = {"machine": machine(), "rounds": rounds, "shapes": {}}
     try:
         for i, name in enumerate(args.shapes.split(",")):
             log(f"== {name}")
             built = build(name, work, log)
-            grid = full if (i == 0 or not args.quick) else [(1, 128, 2), (8, 128, 2)]
+            grid = GRID if (i == 0 or not args.quick) else [(1, 128, 2), (8, 128, 2)]
             shown = {k: v for k, v in built.items() if k not in ("test_texts", "checkpoint", "bundle")}
             result["shapes"][name] = shown
 

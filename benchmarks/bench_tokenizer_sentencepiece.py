@@ -32,13 +32,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+from common import ROOT, time_tokenizers
+
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")  # single-threaded, like the shim
 
-ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_MODEL = ROOT / "tests" / "data" / "albert" / "spiece.model"
 
 COLD = """
@@ -68,13 +68,18 @@ def imdb_texts(limit: int) -> tuple[list[str], str]:
     return (texts[:limit] if limit else texts), source
 
 
-def timed_pass(
-    encode: Callable[[str], list[int]], texts: Sequence[str]
-) -> tuple[float, float, list[list[int]]]:
-    """(wall seconds, CPU seconds of this process, ids)."""
-    t0, c0 = time.perf_counter(), time.process_time()
-    out = [encode(t) for t in texts]
-    return time.perf_counter() - t0, time.process_time() - c0, out
+def cold_starts(files_dir: Path, max_length: int, text: str, runs: int = 5) -> list[float]:
+    """Seconds for a new process to import the shim, build it from the bundle files and encode ``text``."""
+    colds = []
+    for _ in range(runs):
+        run = subprocess.run(
+            [sys.executable, "-c", COLD, str(files_dir), str(max_length), text],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        colds.append(float(run.stdout.strip()))
+    return colds
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -125,30 +130,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "transformers AlbertTokenizerFast": make_fast,
         "raw sentencepiece (C++ core only, other ids)": make_raw,
     }
-    rows = []
-    reference: list[list[int]] | None = None
-    for name, make in makers.items():
-        t0 = time.perf_counter()
-        encode = make()
-        load_s = time.perf_counter() - t0
-        first_s, first_cpu, ids = timed_pass(encode, texts)
-        best_s = min(timed_pass(encode, texts)[0] for _ in range(max(1, args.repeat)))
-        if "slow" in name:
-            reference = ids
-        rows.append([name, load_s, n / first_s, n / first_cpu, n / best_s, ids])
+    rows = time_tokenizers(makers, texts, args.repeat)
 
-    colds = []
-    for _ in range(5):
-        run = subprocess.run(
-            [sys.executable, "-c", COLD, str(tmp), str(ml), texts[0]],
-            capture_output=True,
-            text=True,
-            check=True,
-        )
-        colds.append(float(run.stdout.strip()))
-
+    colds = cold_starts(tmp, ml, texts[0])
     shutil.rmtree(tmp, ignore_errors=True)
-    slow_rate = rows[1][4]
+    slow_rate = rows[1]["best"]
     load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
     print(
         f"\n{n} {source}, max_length {ml}, model {args.model.name}; "
@@ -161,15 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "| best pass (texts/s) | best vs slow | ids == slow |"
     )
     print("|---|---:|---:|---:|---:|---:|---:|")
-    for name, load_s, first, first_cpu, best, ids in rows:
-        same = (
-            "n/a"
-            if "raw" in name or reference is None
-            else f"{sum(a == b for a, b in zip(ids, reference, strict=True))}/{n}"
-        )
+    for r in rows:
+        same = "n/a" if "raw" in r["name"] or r["same_as_slow"] is None else f"{r['same_as_slow']}/{n}"
         print(
-            f"| {name} | {load_s * 1000:.0f} | {first:,.0f} | {first_cpu:,.0f} | {best:,.0f} "
-            f"| {best / slow_rate:.2f}x | {same} |"
+            f"| {r['name']} | {r['load_ms']:.0f} | {r['first']:,.0f} | {r['first_cpu']:,.0f} | {r['best']:,.0f} "
+            f"| {r['best'] / slow_rate:.2f}x | {same} |"
         )
     print(
         f"\ncold start of the shim (new process: import, build from bundle files, first encode): "

@@ -18,13 +18,12 @@ import csv
 import os
 import platform
 import sys
-import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from edgeclf.tokenizers.wordpiece import WordPieceTokenizer, load_vocab
+from common import ROOT, time_tokenizers
 
-ROOT = Path(__file__).resolve().parents[1]
+from edgeclf.tokenizers.wordpiece import WordPieceTokenizer, load_vocab
 
 
 def default_data() -> Path:
@@ -38,12 +37,6 @@ def read_posts(paths: Sequence[Path]) -> list[str]:
         with open(p, encoding="utf-8-sig", newline="") as fh:
             texts += [row["text"] for row in csv.DictReader(fh)]
     return texts
-
-
-def timed_pass(encode: Callable[[str], list[int]], texts: Sequence[str]) -> tuple[float, list[list[int]]]:
-    t0 = time.perf_counter()
-    out = [encode(t) for t in texts]
-    return time.perf_counter() - t0, out
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -90,19 +83,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImportError:
         versions = "transformers not installed: shim only"
 
-    rows = []
-    reference: list[list[int]] | None = None
-    for name, make in makers.items():
-        t0 = time.perf_counter()
-        encode = make()
-        load_s = time.perf_counter() - t0
-        first_s, ids = timed_pass(encode, texts)
-        best_s = min(timed_pass(encode, texts)[0] for _ in range(max(1, args.repeat)))
-        if "slow" in name:
-            reference = ids
-        rows.append([name, load_s, n / first_s, n / best_s, ids])
-
-    shim_rate = rows[0][3]
+    rows = time_tokenizers(makers, texts, args.repeat)
+    shim_rate = rows[0]["best"]
     load = os.getloadavg() if hasattr(os, "getloadavg") else ("?",)
     print(
         f"\n{n} posts ({', '.join(p.name for p in csvs)}), max_length {ml}; "
@@ -113,12 +95,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     print("| tokenizer | load (ms) | first pass (texts/s) | best pass (texts/s) | vs shim | ids == slow |")
     print("|---|---:|---:|---:|---:|---:|")
-    for name, load_s, first, best, ids in rows:
-        same = (
-            "n/a" if reference is None else f"{sum(a == b for a, b in zip(ids, reference, strict=True))}/{n}"
-        )
+    for r in rows:
+        same = "n/a" if r["same_as_slow"] is None else f"{r['same_as_slow']}/{n}"
         print(
-            f"| {name} | {load_s * 1000:.0f} | {first:,.0f} | {best:,.0f} | {best / shim_rate:.2f}x | {same} |"
+            f"| {r['name']} | {r['load_ms']:.0f} | {r['first']:,.0f} | {r['best']:,.0f} "
+            f"| {r['best'] / shim_rate:.2f}x | {same} |"
         )
     return 0
 

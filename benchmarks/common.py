@@ -1,4 +1,4 @@
-"""Shared helpers for the benchmark scripts: side-by-side timing and reporting.
+"""Shared helpers for the benchmark scripts: side-by-side timing, the speed grid, tokenizer passes, reports.
 
 Candidates are timed in interleaved rounds (A, B, C, A, B, C, ...) so that
 drift on a shared, noisy machine hits all of them alike; we report medians
@@ -13,11 +13,12 @@ import platform
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 ROOT = Path(__file__).resolve().parents[1]
+T = TypeVar("T")
 
 
 def machine() -> dict[str, Any]:
@@ -67,6 +68,102 @@ def interleaved(
         n: {"median_s": statistics.median(s), "min_s": min(s), "calls": reps[n] * rounds}
         for n, s in samples.items()
     }
+
+
+#: the transformer speed grid, as (batch, sequence length, threads): what an interactive app (batch 1)
+#: and a small batch job (batch 8) pay at two review lengths, on one core and on two
+GRID = [(b, s, t) for t in (1, 2) for s in (128, 256) for b in (1, 8)]
+GRID_QUICK = [(1, 128, 2)]
+
+
+def time_grid(
+    grid: Sequence[tuple[int, int, int]],
+    make_candidates: Callable[[int, int, int], dict[str, Callable[[], Any]]],
+    *,
+    baseline: str,
+    rounds: int,
+    min_time: float,
+    label: str = "",
+    done: Callable[[dict[str, Any]], None] = lambda raw: None,
+) -> dict[str, dict[str, dict[str, float]]]:
+    """:func:`interleaved` at every (batch, seq, threads) point, keyed ``b{batch}_s{seq}_t{threads}``.
+
+    Each point's candidates are built, timed and dropped before the next
+    (models at other thread counts stay out of memory); after each one its
+    ratios against ``baseline`` go to stderr and ``done`` gets everything so
+    far, so a later failure keeps what was measured.
+    """
+    raw: dict[str, dict[str, dict[str, float]]] = {}
+    for bs, seq, threads in grid:
+        cands = make_candidates(bs, seq, threads)
+        raw[f"b{bs}_s{seq}_t{threads}"] = res = interleaved(cands, rounds=rounds, min_time=min_time)
+        base = res[baseline]["median_s"]
+        print(
+            f"{label}batch {bs} seq {seq} threads {threads}: "
+            + ", ".join(f"{n} {base / r['median_s']:.2f}x" for n, r in res.items()),
+            file=sys.stderr,
+            flush=True,
+        )
+        del cands
+        done(raw)
+    return raw
+
+
+def long_batches(texts: Sequence[str], n_tokens: Callable[[str], int], seq: int, bs: int) -> list[list[str]]:
+    """Up to 4 batches of ``bs`` texts with at least ``seq`` tokens each.
+
+    Texts are cut to ``seq`` by whoever encodes them, so every candidate
+    sees exactly that length.
+    """
+    long_enough = [t for t in texts if n_tokens(t) >= seq][: bs * 4]
+    return [long_enough[i : i + bs] for i in range(0, len(long_enough), bs)]
+
+
+def round_robin(items: Sequence[T]) -> Callable[[], T]:
+    """A function returning the next of ``items`` at each call, cycling (a timed call's input)."""
+    state = {"i": 0}
+
+    def nxt() -> T:
+        state["i"] = (state["i"] + 1) % len(items)
+        return items[state["i"]]
+
+    return nxt
+
+
+def timed_pass(
+    encode: Callable[[str], list[int]], texts: Sequence[str]
+) -> tuple[float, float, list[list[int]]]:
+    """One text per call over ``texts``: (wall seconds, CPU seconds of this process, the ids)."""
+    t0, c0 = time.perf_counter(), time.process_time()
+    out = [encode(t) for t in texts]
+    return time.perf_counter() - t0, time.process_time() - c0, out
+
+
+def time_tokenizers(
+    makers: dict[str, Callable[[], Callable[[str], list[int]]]], texts: Sequence[str], repeat: int
+) -> list[dict[str, Any]]:
+    """Per tokenizer: build time, a first pass from fresh (caches empty) and the best of ``repeat`` more.
+
+    Rates are texts per second; ``same_as_slow`` counts the texts whose ids
+    equal those of the tokenizer named "... (slow)" (the exactness
+    reference), None where there is none.
+    """
+    rows = []
+    for name, make in makers.items():
+        t0 = time.perf_counter()
+        encode = make()
+        load_s = time.perf_counter() - t0
+        first_s, first_cpu, ids = timed_pass(encode, texts)
+        best_s = min(timed_pass(encode, texts)[0] for _ in range(max(1, repeat)))
+        n = len(texts)
+        row = {"name": name, "load_ms": load_s * 1000, "first": n / first_s, "first_cpu": n / first_cpu}
+        rows.append({**row, "best": n / best_s, "ids": ids})
+    reference = next((r["ids"] for r in rows if "(slow)" in r["name"]), None)
+    for r in rows:
+        r["same_as_slow"] = (
+            None if reference is None else sum(a == b for a, b in zip(r["ids"], reference, strict=True))
+        )
+    return rows
 
 
 def batch_one_call(clf: Any, text: str, tokens: int = 128) -> Callable[[], Any]:

@@ -20,7 +20,16 @@ import sys
 import tempfile
 from pathlib import Path
 
-from common import ROOT, imdb_test_texts, interleaved, machine, markdown_table, save
+from common import (
+    ROOT,
+    imdb_test_texts,
+    interleaved,
+    long_batches,
+    machine,
+    markdown_table,
+    round_robin,
+    save,
+)
 
 import edgeclf
 
@@ -32,16 +41,11 @@ def latency(bundle: Path, variants: list[str], texts: list[str], rounds: int) ->
             v: edgeclf.load(bundle, variant=v, threads=2, max_length=seq, providers="cpu") for v in variants
         }
         tok = clfs[variants[0]].tokenizer
-        batches = [t for t in texts if len(tok.encode(t)) >= seq][: bs * 4]
-        batches = [batches[i : i + bs] for i in range(0, len(batches), bs)]
-        ids = [[tok.encode(t) for t in b] for b in batches]  # time the model, not the tokenizer
-        state = {"i": 0}
-
-        def nxt(state: dict = state, ids: list = ids) -> list:
-            state["i"] = (state["i"] + 1) % len(ids)
-            return ids[state["i"]]
-
-        res = interleaved({v: (lambda c=c: c.proba_from_ids(nxt())) for v, c in clfs.items()}, rounds=rounds)
+        batches = long_batches(texts, lambda t, tok=tok: len(tok.encode(t)), seq, bs)
+        nxt = round_robin([[tok.encode(t) for t in b] for b in batches])  # time the model, not the tokenizer
+        res = interleaved(
+            {v: (lambda c=c, nxt=nxt: c.proba_from_ids(nxt())) for v, c in clfs.items()}, rounds=rounds
+        )
         for v in variants:
             out[v][f"p50_ms_b{bs}_s{seq}"] = res[v]["median_s"] * 1e3
     return out

@@ -62,38 +62,14 @@ def run() -> None:
         print(r.stdout)
         if keep:
             (RESULTS / keep).write_text(r.stdout, encoding="utf-8")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgeclf",
-            "profile",
-            "keras-imdb",
-            "--html",
-            str(ROOT / "docs" / "img" / "profile-keras-imdb.html"),
-            "--json",
-            str(RESULTS / "profile_keras.json"),
-        ],
-        check=True,
+    profiles = (
+        ("keras-imdb", "keras", []),
+        ("albert-imdb", "albert", ["--batch-sizes", "1,8", "--seq-lens", "128,256"]),
     )
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "edgeclf",
-            "profile",
-            "albert-imdb",
-            "--batch-sizes",
-            "1,8",
-            "--seq-lens",
-            "128,256",
-            "--html",
-            str(ROOT / "docs" / "img" / "profile-albert-imdb.html"),
-            "--json",
-            str(RESULTS / "profile_albert.json"),
-        ],
-        check=True,
-    )
+    for model, name, flags in profiles:
+        html = ROOT / "docs" / "img" / f"profile-{model}.html"
+        cmd = [sys.executable, "-m", "edgeclf", "profile", "-m", model, *flags, "--html", str(html)]
+        subprocess.run([*cmd, "--json", str(RESULTS / f"profile_{name}.json")], check=True)
 
 
 def load(name: str) -> dict | None:
