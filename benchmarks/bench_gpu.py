@@ -1,4 +1,4 @@
-"""CPU int8 vs GPU fp16 / fp32 for every embedded model (issue 12), on a machine with a GPU.
+"""CPU int8 vs GPU fp16 / fp32 for every embedded model, on a machine with a GPU.
 
     pip install onnxruntime-gpu  (or edgeclf-gpu, docs/gpu.md); python benchmarks/bench_gpu.py --out results.json
 
@@ -13,8 +13,8 @@ What it checks and measures, in one process per provider set:
    128-token texts, CPU int8 vs CUDA fp16 vs CUDA fp32, interleaved rounds.
 
 ``--providers cpu`` runs everything on the CPU only (how this script is
-tested where there is no GPU). The GPU run was not made in the session that
-wrote it: its device time went to training the ALBERTs (docs/gpu.md).
+tested where there is no GPU). docs/gpu.md says which of its results are
+in ``benchmarks/results/``.
 """
 
 from __future__ import annotations

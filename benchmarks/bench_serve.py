@@ -46,8 +46,8 @@ MODES = {
     "batching, wait 0 ms": ["--batch-wait-ms", "0"],
     "batching, wait 2 ms": ["--batch-wait-ms", "2"],
 }
-#: ALBERT only (a Keras bundle's runs have a fixed width): the merged batch as one ONNX run, the
-#: way serve ran before its batches were split at the token limit
+#: ALBERT only (a Keras bundle's runs have a fixed width): the merged batch as one ONNX run
+#: (``--batch-tokens none``), beside serve's default of splitting it at the token limit
 TOKEN_MODES = {"batching, wait 0 ms, no token limit": ["--batch-wait-ms", "0", "--batch-tokens", "none"]}
 
 

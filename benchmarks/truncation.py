@@ -1,4 +1,4 @@
-"""Which end of a long review should an ALBERT keep? (issue 11)
+"""Which end of a long review should an ALBERT keep?
 
 42% of IMDB reviews are longer than the 254 pieces a 256-token model reads,
 and the end of a review tends to carry its verdict ("... 3/10, avoid").

@@ -199,7 +199,7 @@ def albert_imdb() -> dict[str, Any]:
 
 
 def albert_zh_rumor() -> dict[str, Any]:
-    """The shipped Chinese model (the first round's: trained from scratch)."""
+    """The shipped Chinese model's card: an ALBERT trained from scratch on the rumour data."""
     return card(
         ["weibo-rumor", "ced"],
         vocabulary=["bert-chinese-vocab"],

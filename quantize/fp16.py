@@ -8,7 +8,7 @@ an issue for these graphs: the parity gate below compares against fp32 on
 real texts and refuses a variant whose labels differ.
 
 On an H200, albert-imdb fp16 ran 1.0-1.6x faster than fp32 with identical
-labels (issue 12); on a CPU fp16 is emulated and slow: the manifest's
+labels (docs/gpu.md); on a CPU fp16 is emulated and slow: the manifest's
 ``provider_variants`` keeps CPUs on int8.
 """
 

@@ -3,7 +3,7 @@
 Provider and variant are chosen together (:func:`select`): the fastest
 variant on a CPU (int8) is the slowest on a GPU (its integer kernels fall
 back to the CPU, with copies in between: 15-26x slower than fp32 on an H200,
-issue 12). A bundle's manifest says which variant to run on which provider
+docs/gpu.md). A bundle's manifest says which variant to run on which provider
 (``provider_variants``, in order of preference, written by the exporter);
 ``"auto"`` takes the first provider there that this onnxruntime offers. A
 model too small to gain from a GPU lists only ``cpu``, so ``auto`` keeps it

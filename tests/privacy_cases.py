@@ -316,7 +316,7 @@ NATIVE_SOCKET = """
 import ctypes, socket
 def no_network(*a, **k):
     raise AssertionError('python-level socket used')
-socket.socket = no_network            # the patch tests/test_import_purity.py used to rely on
+socket.socket = no_network            # a Python-level patch: blind to sockets opened from native code
 socket.create_connection = no_network
 libc = ctypes.CDLL(None, use_errno=True)
 fd = libc.socket(socket.AF_INET, socket.SOCK_DGRAM, 0)   # what native code (onnxruntime) does

@@ -1,4 +1,4 @@
-"""Temperature scaling (issue 11): fitted on validation data, stored per variant, applied by the runtime."""
+"""Temperature scaling: fitted on validation data, stored per variant, applied by the runtime."""
 
 from __future__ import annotations
 

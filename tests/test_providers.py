@@ -1,4 +1,4 @@
-"""Provider + variant chosen together (issue 12).
+"""Provider + variant chosen together (docs/gpu.md).
 
 CI has no GPU, so the list of providers onnxruntime offers is faked at the
 boundary (``select(..., available=...)``); everything else is the real

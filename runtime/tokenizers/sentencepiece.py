@@ -1,66 +1,20 @@
 """ALBERT's SentencePiece unigram tokenizer in pure Python (stdlib only).
 
-Goal: the ids of ``transformers.AlbertTokenizer`` (the *slow*, sentencepiece-
-backed one, 4.57) for every text, i.e. what
-``AlbertTokenizer.encode(text, truncation=True, max_length=max_length)``
-returns, without the ``sentencepiece`` or ``transformers`` packages at
-inference. The steps, in the reference's order:
+``encode(text)`` returns the ids of transformers' slow ``AlbertTokenizer``
+(which the models were trained with), i.e.
+``AlbertTokenizer.encode(text, truncation=True, max_length=max_length)``,
+without the ``sentencepiece`` or ``transformers`` packages at inference.
+The text steps (special tokens, preprocessing, the nmt_nfkc charsmap) are
+:mod:`edgeclf.tokenizers.sp_text`; this module is the Viterbi over the piece
+scores, the digit-comma re-split and the truncation.
 
-1. ``PreTrainedTokenizer.tokenize``: lowercase everything except the special
-   tokens (per character, so a final ``Σ`` becomes ``σ``, not ``ς``), split
-   the added tokens (``[CLS]``, ``[SEP]``, ``<unk>``, ``<pad>``, ``[MASK]``)
-   out of the text with transformers' longest-match trie, and strip the
-   whitespace beside tokens flagged ``lstrip``/``rstrip`` (ALBERT's
-   ``[MASK]`` is ``lstrip=True``: ``"a [MASK]"`` == ``"a[MASK]"``). Each
-   remaining piece of text is tokenized on its own (own dummy prefix).
-2. ``AlbertTokenizer.preprocess_text``: fold whitespace (``split``/``join``),
-   ````` and ``''`` -> ``"``, NFKD + drop combining marks (unless
-   ``keep_accents``), lowercase.
-3. SentencePiece normalization: the model's precompiled ``nmt_nfkc`` charsmap
-   (longest match; about 5,000 one-character rules kept as a dict, the
-   ~220,000 multi-character rules, e.g. Hangul jamo composition, looked up in
-   the original double-array trie, read lazily, only where the next
-   character can continue such a rule), then drop leading / repeated spaces,
-   add the dummy-prefix space, spaces -> ``▁``, drop trailing ``▁``.
-4. Viterbi over the unigram piece scores, as sentencepiece's
-   ``EncodeOptimized`` does it: candidates in (start, length) order, a
-   candidate replaces the incumbent only if strictly better, an unknown node
-   (score = min normal score - 10) for each character that starts no
-   one-character piece, consecutive unknown nodes merged into one ``<unk>``.
-   Control symbols are not in the piece trie, so plain text never yields
-   ``[CLS]``.
-5. ``AlbertTokenizer._tokenize``: a piece ending in digit + comma (``▁9,``)
-   is re-encoded without the comma (``9,9`` -> ``▁9 , 9``).
-6. ``[CLS] ids[: max_length - 2] [SEP]``.
-
-Steps 1-3 are in :mod:`edgeclf.tokenizers.sp_text` (a mixin); steps 4-6 here.
-
-Speed: step 4 dominates and is done once per distinct word. A boundary
-falls before every ``▁`` (no piece has ``▁`` inside, and ``▁`` is a piece),
-and, when the vocabulary allows it, at every letter / non-letter change, so
-words and their chunks are segmented once and kept in two-generation dict
-caches (reads and single assignments only: safe to share between threads
-under the GIL). Encoding stops once ``max_length - 2`` ids exist.
-
-Exactness subtlety, found by testing: sentencepiece adds path scores in
-float32 *along the whole text*, so a word whose two best segmentations tie
-(``e`` + ``ee`` vs ``ee`` + ``e``) or nearly tie is split according to
-float32 rounding at the running total, i.e. differently late in a long
-review than at its start (a float64 per-word Viterbi gets 11 of the 25,000
-IMDB test reviews wrong). Each cached word carries the smallest score gap of
-its Viterbi decisions; where float32 rounding at the current running total
-could exceed it, the rest of the text is decided with the exact float32
-running score (cached results are still used where they are safe).
-
-Deliberate differences from the reference: lone surrogates (``"\\ud800"``),
-which sentencepiece cannot receive, are read as U+FFFD (nmt_nfkc makes that
-a space); ``max_length`` must be >= 2 (at 2 ``AlbertTokenizer`` logs an
-error and does not truncate).
-
-It follows the slow ``AlbertTokenizer`` (which the models were trained with),
-not ``AlbertTokenizerFast``, which differs on 347 of the 25,000 IMDB test
-reviews (mostly U+0085) and on trailing whitespace and some special tokens:
-docs/tokenizers.md has that table and the measured speed.
+Two things shape the code: Viterbi runs once per distinct word (boundaries
+at ``▁`` and, where the vocabulary allows, at letter / non-letter changes),
+its results kept in two-generation caches that threads may share; and
+sentencepiece adds scores in float32 along the whole text, so words whose
+segmentations nearly tie are re-decided with the exact float32 running score
+where rounding could flip them. docs/tokenizers.md describes every step, the
+exactness argument, the deliberate differences and the measured speed.
 """
 
 from __future__ import annotations

@@ -2,37 +2,13 @@
 
 Chinese ALBERT checkpoints (``albert_chinese_*``) and every BERT-family model
 that ships a ``vocab.txt`` tokenize with ``BertTokenizer``; the runtime may not
-import transformers, so this is a pure-Python re-implementation of the exact
-pipeline of transformers 4.57 (``PreTrainedTokenizer.tokenize`` +
-``BasicTokenizer`` + ``WordpieceTokenizer``), quirks included, because a model
-fed different ids than it was trained with silently loses accuracy:
-
-1. ``do_lower_case``: the text is lowercased *one character at a time* outside
-   special tokens (transformers does it with ``re.sub(".+?")``), so a final
-   capital sigma becomes ``σ``, never ``ς`` as ``str.lower`` would give.
-2. Special tokens written in the text (``[MASK]``, ``[UNK]`` ...) are cut out
-   (longest match first) and kept whole; the text between them is tokenized
-   piece by piece.
-3. BasicTokenizer on each piece: drop NUL, U+FFFD and every ``C*`` category
-   character except tab/newline/CR; whitespace (incl. ``Zs``) -> space;
-   spaces around every CJK ideograph of BERT's ranges; NFC; ``str.split``;
-   per word: lowercase + NFD accent stripping (``Mn`` dropped) when
-   configured, then split off every punctuation character (``P*`` plus all
-   ASCII symbols, so ``$ ^ ` < =`` count).
-4. WordPiece: greedy longest-match-first with ``##`` continuations; ``[UNK]``
-   for a word longer than ``max_input_chars_per_word`` or with an
-   unmatchable remainder.
-
-Speed: steps 1-3 up to the word split are C-level string operations (one
-``str.translate`` does cleaning and the CJK spacing; its table is filled
-lazily from ``unicodedata``, so it follows the interpreter's Unicode version
-exactly as transformers does). Everything per word (step 3's tail and step
-4) is memoised in a bounded cache keyed by the raw word, and encoding stops
-as soon as ``max_length - 2`` ids are collected.
-
-Known limit: if configured special tokens overlap one another (one a prefix
-or infix of another), transformers' trie may cut them differently than the
-longest-match regex used here; BERT's own special tokens do not overlap.
+import transformers, so this re-implements its exact pipeline
+(``PreTrainedTokenizer.tokenize`` + ``BasicTokenizer`` + ``WordpieceTokenizer``),
+quirks included, because a model fed other ids than it was trained with
+silently loses accuracy. Cleaning and CJK spacing are one ``str.translate``;
+everything per word is memoised in a bounded cache, and encoding stops once
+``max_length - 2`` ids exist. docs/tokenizers.md lists each step, the known
+limit (overlapping special tokens) and the measured speed.
 """
 
 from __future__ import annotations
