@@ -282,42 +282,21 @@ def export_albert(
     log: Callable[[str], None] = print,
     card: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """Write a bundle (fp32 [+ int8]) for an ALBERT checkpoint; returns the manifest.
+    """Write a bundle (fp32 [+ fp16] [+ int8]) for an ALBERT checkpoint; returns the manifest.
 
     ``card``: the model card (export/model_card.py); by default the
     checkpoint's ``model_card.json``, or a card saying the data was not recorded.
     """
-    from edgeclf.quantize.evaluate import evaluate_variants
-    from edgeclf.quantize.int8 import quantize_weights
-
     ckpt = Path(checkpoint)
-    root = Path(out)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root = bundle_writer.fresh_dir(out)
     config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
-    id2label = config.get("id2label") or {"0": "LABEL_0", "1": "LABEL_1"}
-    labels = [id2label[str(i)] if str(i) in id2label else id2label[i] for i in range(len(id2label))]
     max_length = max_length or min(512, int(config.get("max_position_embeddings", 512)))
-
     kind, tok_files, tok_config = write_tokenizer_files(ckpt, root)
-    model = to_onnx(ckpt, root / "model.onnx")
-    pt_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
-    before = (root / "model.onnx").stat().st_size
-    dedup = deduplicate(root / "model.onnx")
-    after = (root / "model.onnx").stat().st_size
-    log(
-        f"fp32 ONNX {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB after de-duplication {dedup}; "
-        f"PyTorch weights {pt_bytes / 1e6:.1f} MB"
-    )
-
+    model, extra = _export_fp32(ckpt, root, log)
     reference = reference_tokenizer(ckpt)
     texts = list(parity_texts or ["A short one.", "This film was " + "really " * 60 + "good.", "", "Bad."])
-    par = parity(model, reference, root / "model.onnx", texts, max_length)
-    log(f"parity PyTorch vs onnxruntime: {par}")
-    if par["max_abs_logit_diff"] > 1e-4 or par["label_agreement"] < 1.0:
-        raise RuntimeError(f"ONNX export does not match PyTorch: {par}")
-
+    par = _check_parity(model, reference, root / "model.onnx", texts, max_length, log)
+    labels = _labels(config)
     manifest = bundle_writer.new_manifest(
         root,
         name=name or ckpt.name,
@@ -341,14 +320,72 @@ def export_albert(
         extra={
             "architecture": "AlbertForSequenceClassification",
             "parity": par,
-            "deduplication": dedup,
-            "pytorch_weight_bytes": pt_bytes,
+            **extra,
             "config": {k: config.get(k) for k in ARCH_KEYS},
             # how the checkpoint was made, where its tools recorded it (export/albert_recipe.py,
             # edgeclf prune --save-checkpoint): the bundle says what it is without the checkpoint
             **_provenance(ckpt),
         },
     )
+
+    def against_fp32(other: Path) -> dict[str, Any]:
+        return float_parity(root / "model.onnx", other, reference, texts, max_length)
+
+    _add_variants(
+        manifest, root, fp16=fp16, int8=int8, default_variant=default_variant, log=log, check=against_fp32
+    )
+    bundle_writer.save(root, manifest)
+    if eval_texts is not None and eval_labels is not None:
+        bundle_writer.record_metrics(
+            root, manifest, eval_texts, eval_labels, dataset=eval_dataset, measured_by=eval_command, log=log
+        )
+    return manifest
+
+
+def _check_parity(
+    model: Any, reference: Any, path: Path, texts: list[str], max_length: int, log: Callable[[str], None]
+) -> dict[str, Any]:
+    """PyTorch against onnxruntime on ``texts``; raises unless logits agree within 1e-4 and labels match."""
+    par = parity(model, reference, path, texts, max_length)
+    log(f"parity PyTorch vs onnxruntime: {par}")
+    if par["max_abs_logit_diff"] > 1e-4 or par["label_agreement"] < 1.0:
+        raise RuntimeError(f"ONNX export does not match PyTorch: {par}")
+    return par
+
+
+def _labels(config: dict[str, Any]) -> list[str]:
+    """Label names in id order, from the checkpoint's ``id2label`` (keys may be strings or ints)."""
+    id2label = config.get("id2label") or {"0": "LABEL_0", "1": "LABEL_1"}
+    return [id2label[str(i)] if str(i) in id2label else id2label[i] for i in range(len(id2label))]
+
+
+def _export_fp32(ckpt: Path, root: Path, log: Callable[[str], None]) -> tuple[Any, dict[str, Any]]:
+    """``model.onnx`` with each shared weight stored once; the torch model and what the manifest records."""
+    model = to_onnx(ckpt, root / "model.onnx")
+    pt_bytes = sum(p.numel() * p.element_size() for p in model.parameters())
+    before = (root / "model.onnx").stat().st_size
+    dedup = deduplicate(root / "model.onnx")
+    after = (root / "model.onnx").stat().st_size
+    log(
+        f"fp32 ONNX {before / 1e6:.1f} MB -> {after / 1e6:.1f} MB after de-duplication {dedup}; "
+        f"PyTorch weights {pt_bytes / 1e6:.1f} MB"
+    )
+    return model, {"deduplication": dedup, "pytorch_weight_bytes": pt_bytes}
+
+
+def _add_variants(
+    manifest: dict[str, Any],
+    root: Path,
+    *,
+    fp16: bool,
+    int8: bool,
+    default_variant: str,
+    log: Callable[[str], None],
+    check: Callable[[Path], dict[str, Any]],
+) -> None:
+    """fp32, then fp16 (checked against fp32 by ``check``) and int8 where asked, and the provider defaults."""
+    from edgeclf.quantize.int8 import quantize_weights
+
     bundle_writer.add_variant(
         manifest,
         root,
@@ -361,7 +398,7 @@ def export_albert(
         from edgeclf.quantize.fp16 import to_fp16
 
         to_fp16(root / "model.onnx", root / "model.fp16.onnx")
-        half = float_parity(root / "model.onnx", root / "model.fp16.onnx", reference, texts, max_length)
+        half = check(root / "model.fp16.onnx")
         log(f"fp16 vs fp32: {half}")
         if half["label_agreement"] < 1.0 or half["max_abs_prob_diff"] > FP16_TOLERANCE:
             raise RuntimeError(f"fp16 variant does not match fp32 within {FP16_TOLERANCE}: {half}")
@@ -385,20 +422,9 @@ def export_albert(
             default=default_variant == "int8",
             description="dynamic int8: every MatMul and the embeddings",
         )
-    # auto: a float variant on CUDA (fp16 where shipped), int8 on CPUs (issue 12's measurements)
+    # providers="auto": a float variant on CUDA (fp16 where shipped), int8 on CPUs (docs/gpu.md)
     prefs = {}
     if "fp16" in manifest["variants"] or "fp32" in manifest["variants"]:
         prefs["cuda"] = "fp16" if "fp16" in manifest["variants"] else "fp32"
     prefs["cpu"] = "int8" if "int8" in manifest["variants"] else "fp32"
     manifest["provider_variants"] = prefs
-    bundle_writer.save(root, manifest)
-    if eval_texts is not None and eval_labels is not None:
-        from .keras_imdb import machine_description
-
-        results = evaluate_variants(root, eval_texts, eval_labels)
-        for vname, metrics in results.items():
-            metrics.update(dataset=eval_dataset, measured_by=eval_command, machine=machine_description())
-            manifest["variants"][vname]["metrics"] = metrics
-            log(f"{vname}: {metrics}")
-        bundle_writer.save(root, manifest)
-    return manifest

@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import json
 import os
-import platform
-import shutil
 import time
 from pathlib import Path
 from typing import Any
@@ -216,13 +214,9 @@ def export_bundle(
 
     Returns the manifest. Raises if parity or the int8 gate fails.
     """
-    from edgeclf.quantize.evaluate import evaluate_variants
     from edgeclf.quantize.int8 import quantize_embedding_only
 
-    root = Path(out)
-    if root.exists():
-        shutil.rmtree(root)
-    root.mkdir(parents=True)
+    root = bundle_writer.fresh_dir(out)
     model, tok, summary = train(
         data, word_index=word_index, epochs=epochs, seed=seed, limit=limit, verbose=verbose
     )
@@ -231,25 +225,58 @@ def export_bundle(
     (root / "vocab.json").write_text(json.dumps(vocab_words, ensure_ascii=False), encoding="utf-8")
 
     fp32 = to_onnx(model, root / "model.onnx")
+    test_texts, test_labels = _test_split(data, eval_limit, seed)
+    x_test = encode(tok, test_texts)
+    checks = _check_parity(model, fp32, x_test, parity_reviews, log)
+    keras_prob = model.predict(x_test, batch_size=512, verbose=0).reshape(-1)
+    checks["keras_test_accuracy"] = float(((keras_prob > 0.5) == np.asarray(test_labels)).mean())
+
+    quantize_embedding_only(fp32, root / "model.int8.onnx")
+    manifest = _manifest(root, summary, checks)
+    bundle_writer.save(root, manifest)
+
+    source = Path(data) if data not in (None, "download") else (shared_data_dir() or Path("<imdb>")) / "imdb"
+    command = f"edgeclf evaluate {root} --data {os.path.relpath(source)}/test.csv.gz" + (
+        f" (random {eval_limit} of them, seed {seed})" if eval_limit else ""
+    )
+    results = bundle_writer.record_metrics(
+        root,
+        manifest,
+        test_texts,
+        test_labels,
+        dataset=f"IMDB test ({len(test_texts):,} reviews)",
+        measured_by=command,
+        log=log,
+    )
+    gate_int8(results)
+    return manifest
+
+
+def _test_split(
+    data: str | os.PathLike[str] | None, eval_limit: int | None, seed: int
+) -> tuple[list[str], list[int]]:
+    """The IMDB test reviews, or a seeded random ``eval_limit`` of them."""
     test_texts, test_labels = load_imdb("test", data)
     if eval_limit is not None:
         rng = np.random.default_rng(seed)
         pick = rng.permutation(len(test_texts))[:eval_limit]
         test_texts = [test_texts[i] for i in pick]
         test_labels = [test_labels[i] for i in pick]
-    x_test = encode(tok, test_texts)
-    diff = parity(model, fp32, x_test[:parity_reviews])
-    log(f"parity keras vs onnxruntime on {min(parity_reviews, len(x_test))} reviews: max abs diff {diff:.2e}")
+    return test_texts, test_labels
+
+
+def _check_parity(model: Any, fp32: Path, x_test: np.ndarray, reviews: int, log: Any) -> dict[str, Any]:
+    """Keras against onnxruntime on the first ``reviews`` test reviews; raises past 1e-5."""
+    diff = parity(model, fp32, x_test[:reviews])
+    n = min(reviews, len(x_test))
+    log(f"parity keras vs onnxruntime on {n} reviews: max abs diff {diff:.2e}")
     if diff > 1e-5:
         raise RuntimeError(f"ONNX export differs from Keras by {diff:.2e} (> 1e-5)")
-    keras_acc = float(
-        (
-            (model.predict(x_test, batch_size=512, verbose=0).reshape(-1) > 0.5) == np.asarray(test_labels)
-        ).mean()
-    )
+    return {"parity": {"reviews": n, "max_abs_diff": diff}}
 
-    quantize_embedding_only(fp32, root / "model.int8.onnx")
 
+def _manifest(root: Path, summary: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+    """The keras-imdb manifest with its fp32 and int8 variants (metrics are stamped later)."""
     manifest = bundle_writer.new_manifest(
         root,
         name="keras-imdb",
@@ -273,11 +300,7 @@ def export_bundle(
         description="IMDB movie-review sentiment: the TensorFlow text-classification tutorial model "
         "(Embedding 10000x16, average pooling, Dense 16, Dense 1).",
         model_card=model_card.keras_imdb(),
-        extra={
-            "training": summary,
-            "parity": {"reviews": min(parity_reviews, len(x_test)), "max_abs_diff": diff},
-            "keras_test_accuracy": keras_acc,
-        },
+        extra={"training": summary, **checks},
     )
     bundle_writer.add_variant(
         manifest, root, "fp32", "model.onnx", precision="fp32", description="tf2onnx export, float32"
@@ -295,20 +318,6 @@ def export_bundle(
     # CPU only, also under providers="auto" on a GPU machine: measured on an H200, the
     # 16-thread CPU ran this 160 KB model as fast as CUDA or faster (docs/gpu.md)
     manifest["provider_variants"] = {"cpu": "int8"}
-    bundle_writer.save(root, manifest)
-
-    dataset = f"IMDB test ({len(test_texts):,} reviews)"
-    source = Path(data) if data not in (None, "download") else (shared_data_dir() or Path("<imdb>")) / "imdb"
-    command = f"edgeclf evaluate {root} --data {os.path.relpath(source)}/test.csv.gz" + (
-        f" (random {eval_limit} of them, seed {seed})" if eval_limit else ""
-    )
-    results = evaluate_variants(root, test_texts, test_labels, reference="fp32")
-    for vname, metrics in results.items():
-        metrics.update(dataset=dataset, measured_by=command, machine=machine_description())
-        manifest["variants"][vname]["metrics"] = metrics
-        log(f"{vname}: {metrics}")
-    bundle_writer.save(root, manifest)
-    gate_int8(results)
     return manifest
 
 
@@ -322,7 +331,3 @@ def gate_int8(
             f"int8 gate failed: accuracy {q['accuracy']:.4f} vs fp32 {fp['accuracy']:.4f} "
             f"(max drop {max_drop}), agreement {q['agreement_with_fp32']:.4f} (min {min_agreement})"
         )
-
-
-def machine_description() -> str:
-    return f"{platform.machine()} {platform.system()}, {os.cpu_count()} cores, Python {platform.python_version()}"

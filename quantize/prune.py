@@ -25,6 +25,7 @@ import json
 import random
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -143,9 +144,50 @@ def prune(
     torch = require("torch", "pruning")
     torch.manual_seed(seed)
     src = Path(checkpoint)
-    dst = Path(out)
     teacher = _load(src).eval()
     model = _load(src, eager=True)
+    report, id_map = _cut(
+        model, src, heads=heads, ffn=ffn, layers=layers, calibration=calibration, keep_tokens=keep_tokens
+    )
+    model.config._attn_implementation = "sdpa"
+    if train is not None and recovery_steps > 0:
+        report["recovery"] = recover(
+            model,
+            teacher,
+            train,
+            val,
+            steps=recovery_steps,
+            batch_size=batch_size,
+            lr=lr,
+            distill=distill,
+            temperature=temperature,
+            seed=seed,
+            log=log,
+            id_map=id_map,
+        )
+    elif val is not None:
+        report["val_accuracy"] = accuracy(model, val, id_map=id_map)
+    _save_pruned(model, src, Path(out), report, id_map)
+    log(f"pruned: {report['from']} -> {report['to']}")
+    return report
+
+
+def _cut(
+    model: Any,
+    src: Path,
+    *,
+    heads: int | None,
+    ffn: int | None,
+    layers: int | None,
+    calibration: tuple[Sequence[Sequence[int]], Sequence[int]],
+    keep_tokens: Sequence[int] | None,
+) -> tuple[dict[str, Any], Any]:
+    """Remove the least important heads and FFN neurons, layer passes and vocabulary rows, in place.
+
+    Returns the report (shape before and after, head scores) and the id map
+    (None unless the vocabulary was cut).
+    """
+    torch = require("torch", "pruning")
     cfg = model.config
     layer = model.albert.encoder.albert_layer_groups[0].albert_layers[0]
     n_heads = layer.attention.num_attention_heads
@@ -174,24 +216,11 @@ def prune(
         "layers": cfg.num_hidden_layers,
         "vocab": model.config.vocab_size,
     }
-    model.config._attn_implementation = "sdpa"
-    if train is not None and recovery_steps > 0:
-        report["recovery"] = recover(
-            model,
-            teacher,
-            train,
-            val,
-            steps=recovery_steps,
-            batch_size=batch_size,
-            lr=lr,
-            distill=distill,
-            temperature=temperature,
-            seed=seed,
-            log=log,
-            id_map=id_map,
-        )
-    elif val is not None:
-        report["val_accuracy"] = accuracy(model, val, id_map=id_map)
+    return report, id_map
+
+
+def _save_pruned(model: Any, src: Path, dst: Path, report: dict[str, Any], id_map: Any) -> None:
+    """The pruned checkpoint: weights, id map, the source's tokenizer files, ``pruning.json``, the model card."""
     dst.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(str(dst), safe_serialization=True)
     if id_map is not None:
@@ -208,8 +237,6 @@ def prune(
     (dst / "pruning.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
     if (src / model_card.FILE).is_file():  # same data; the notes say what was cut
         model_card.write_for_checkpoint(dst, model_card.pruned(model_card.read_for_checkpoint(src), report))
-    log(f"pruned: {report['from']} -> {report['to']}")
-    return report
 
 
 def accuracy(
@@ -330,30 +357,14 @@ def prune_into_bundle(
     import tempfile
 
     from edgeclf.export import bundle_writer
-    from edgeclf.export.albert import deduplicate, parity, reference_tokenizer, to_onnx
-    from edgeclf.export.keras_imdb import machine_description
-    from edgeclf.quantize.evaluate import evaluate_variants
-    from edgeclf.quantize.int8 import quantize_weights
+    from edgeclf.export.albert import reference_tokenizer
 
     root = Path(bundle)
     manifest = bundle_writer.load(root)
     max_length = int(manifest["max_length"])
     tok = reference_tokenizer(Path(checkpoint))
-    order = list(range(len(train_texts)))
-    random.Random(seed).shuffle(order)
-    seqs = [tok.encode(train_texts[i], truncation=True, max_length=max_length) for i in order]
-    ys = [int(train_labels[i]) for i in order]
-    n_val = min(1000, len(seqs) // 10)
-    cal = (seqs[n_val : n_val + calibration], ys[n_val : n_val + calibration])
-    keep_tokens = None
-    if vocab_min_count is not None:
-        from collections import Counter
-
-        counts = Counter(t for s_ in seqs for t in s_)
-        keep_tokens = sorted(
-            {t for t, c in counts.items() if c >= vocab_min_count} | set(tok.all_special_ids)
-        )
-    id_map_rel = None
+    data = _Split.of(tok, train_texts, train_labels, max_length, seed, calibration)
+    keep_tokens = None if vocab_min_count is None else data.tokens_seen(vocab_min_count, tok.all_special_ids)
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         ckpt = Path(tmp) / "pruned"
         report = prune(
@@ -362,9 +373,9 @@ def prune_into_bundle(
             heads=heads,
             ffn=ffn,
             layers=layers,
-            calibration=cal,
-            train=(seqs[n_val:], ys[n_val:]),
-            val=(seqs[:n_val], ys[:n_val]),
+            calibration=data.calibration,
+            train=data.train,
+            val=data.val,
             recovery_steps=recovery_steps,
             seed=seed,
             keep_tokens=keep_tokens,
@@ -375,22 +386,100 @@ def prune_into_bundle(
 
             shutil.copytree(ckpt, save_checkpoint, dirs_exist_ok=True)
             log(f"pruned checkpoint saved to {save_checkpoint}")
-        fp32, q8 = f"model.{name}.onnx", f"model.{name}-int8.onnx"
-        id_map = None
-        if keep_tokens is not None:
-            import numpy as np
-
-            id_map_rel = f"model.{name}.idmap.i32"
-            (root / id_map_rel).write_bytes((ckpt / "id_map.i32").read_bytes())
-            id_map = np.frombuffer((ckpt / "id_map.i32").read_bytes(), dtype="<i4").astype(np.int64)
-        model = to_onnx(ckpt, root / fp32)
-        report["deduplication"] = deduplicate(root / fp32)
-        report["parity"] = parity(
-            model, tok, root / fp32, [train_texts[i] for i in order[:24]], max_length, id_map=id_map
+        parity_texts = [train_texts[i] for i in data.order[:24]]
+        id_map_rel = _export_pruned(ckpt, root, name, tok, parity_texts, max_length, report)
+    _add_pruned_variants(manifest, root, name, report, recovery_steps, vocab_min_count, id_map_rel)
+    bundle_writer.save(root, manifest)
+    if eval_texts is not None and eval_labels is not None:
+        bundle_writer.record_metrics(
+            root,
+            manifest,
+            eval_texts,
+            eval_labels,
+            dataset=eval_dataset,
+            measured_by=lambda vname: f"edgeclf evaluate {root} --variant {vname} --data <test csv>",
+            variants=["fp32", name, f"{name}-int8"],
+            record=[name, f"{name}-int8"],
         )
-        if report["parity"]["max_abs_logit_diff"] > 1e-4:
-            raise RuntimeError(f"pruned export does not match PyTorch: {report['parity']}")
-        quantize_weights(root / fp32, root / q8)
+    return manifest
+
+
+@dataclass(frozen=True)
+class _Split:
+    """The training texts tokenized and shuffled once: validation first, calibration from the rest."""
+
+    order: list[int]  # the shuffle, as indices into the training texts
+    seqs: list[list[int]]
+    ys: list[int]
+    n_val: int
+    n_cal: int
+
+    @classmethod
+    def of(
+        cls, tok: Any, texts: Sequence[str], labels: Sequence[int], max_length: int, seed: int, n_cal: int
+    ) -> _Split:
+        order = list(range(len(texts)))
+        random.Random(seed).shuffle(order)
+        seqs = [tok.encode(texts[i], truncation=True, max_length=max_length) for i in order]
+        return cls(order, seqs, [int(labels[i]) for i in order], min(1000, len(seqs) // 10), n_cal)
+
+    def tokens_seen(self, min_count: int, special: Sequence[int]) -> list[int]:
+        """Token ids seen at least ``min_count`` times in the training texts, and the special tokens."""
+        from collections import Counter
+
+        counts = Counter(t for seq in self.seqs for t in seq)
+        return sorted({t for t, c in counts.items() if c >= min_count} | set(special))
+
+    @property
+    def val(self) -> tuple[list[list[int]], list[int]]:
+        return self.seqs[: self.n_val], self.ys[: self.n_val]
+
+    @property
+    def train(self) -> tuple[list[list[int]], list[int]]:
+        return self.seqs[self.n_val :], self.ys[self.n_val :]
+
+    @property
+    def calibration(self) -> tuple[list[list[int]], list[int]]:
+        end = self.n_val + self.n_cal
+        return self.seqs[self.n_val : end], self.ys[self.n_val : end]
+
+
+def _export_pruned(
+    ckpt: Path, root: Path, name: str, tok: Any, texts: list[str], max_length: int, report: dict[str, Any]
+) -> str | None:
+    """``model.<name>.onnx`` and its int8 twin in the bundle, checked against PyTorch; the id map's path."""
+    from edgeclf.export.albert import deduplicate, parity, to_onnx
+    from edgeclf.quantize.int8 import quantize_weights
+
+    fp32, q8 = f"model.{name}.onnx", f"model.{name}-int8.onnx"
+    id_map_rel = id_map = None
+    if (ckpt / "id_map.i32").is_file():
+        import numpy as np
+
+        id_map_rel = f"model.{name}.idmap.i32"
+        (root / id_map_rel).write_bytes((ckpt / "id_map.i32").read_bytes())
+        id_map = np.frombuffer((ckpt / "id_map.i32").read_bytes(), dtype="<i4").astype(np.int64)
+    model = to_onnx(ckpt, root / fp32)
+    report["deduplication"] = deduplicate(root / fp32)
+    report["parity"] = parity(model, tok, root / fp32, texts, max_length, id_map=id_map)
+    if report["parity"]["max_abs_logit_diff"] > 1e-4:
+        raise RuntimeError(f"pruned export does not match PyTorch: {report['parity']}")
+    quantize_weights(root / fp32, root / q8)
+    return id_map_rel
+
+
+def _add_pruned_variants(
+    manifest: dict[str, Any],
+    root: Path,
+    name: str,
+    report: dict[str, Any],
+    recovery_steps: int,
+    vocab_min_count: int | None,
+    id_map_rel: str | None,
+) -> None:
+    """The ``<name>`` and ``<name>-int8`` variants, described by their shape, and the pruning report."""
+    from edgeclf.export import bundle_writer
+
     shape = report["to"]
     desc = f"{shape['heads']} heads, FFN {shape['ffn']}, {shape['layers']} layer passes; recovered {recovery_steps} steps"
     if id_map_rel is not None:
@@ -398,27 +487,21 @@ def prune_into_bundle(
             f"; vocabulary {shape['vocab']} tokens (seen >= {vocab_min_count} times in the training texts)"
         )
     bundle_writer.add_variant(
-        manifest, root, name, fp32, description=f"pruned: {desc}", id_map=id_map_rel, precision="fp32"
+        manifest,
+        root,
+        name,
+        f"model.{name}.onnx",
+        description=f"pruned: {desc}",
+        id_map=id_map_rel,
+        precision="fp32",
     )
     bundle_writer.add_variant(
         manifest,
         root,
         f"{name}-int8",
-        q8,
+        f"model.{name}-int8.onnx",
         description=f"pruned + dynamic int8: {desc}",
         id_map=id_map_rel,
         precision="int8",
     )
     manifest["extra"].setdefault("pruning", {})[name] = report
-    bundle_writer.save(root, manifest)
-    if eval_texts is not None and eval_labels is not None:
-        results = evaluate_variants(root, eval_texts, eval_labels, variants=["fp32", name, f"{name}-int8"])
-        for vname in (name, f"{name}-int8"):
-            results[vname].update(
-                dataset=eval_dataset,
-                machine=machine_description(),
-                measured_by=f"edgeclf evaluate {root} --variant {vname} --data <test csv>",
-            )
-            manifest["variants"][vname]["metrics"] = results[vname]
-        bundle_writer.save(root, manifest)
-    return manifest
