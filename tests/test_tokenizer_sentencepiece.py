@@ -424,3 +424,53 @@ def test_all_imdb_test_reviews(shared, converted, shim, reference):
     tok = build("sentencepiece-unigram", data, {**config, "truncation_side": "left"}, 256)
     want = lambda t: left.encode(t, truncation=True, max_length=256)  # noqa: E731
     assert [i for i, t in enumerate(texts[:2000]) if tok.encode(t) != want(t)] == []
+
+
+def _long_cases() -> list[str]:
+    """Texts up to 4x a 64-piece window and beyond: float32 tie words at the kept end or start,
+    words that yield no pieces (combining marks, zero-width spaces), specials, digit commas."""
+    ties = " ".join(TIE_WORDS)
+    vanish = "\u0301 " * 3000
+    return [
+        *(FILLER * k + ties for k in (1, 4, 8, 16)),
+        ties + " " + FILLER * 12,
+        "great film " + vanish,
+        vanish + "great film",
+        "\u200b " * 500 + FILLER * 10 + "\u200b " * 500,
+        FILLER * 10 + "[MASK] " * 40 + "9,9, " * 30,
+        "x" * 3000 + " " + FILLER * 5,
+    ]
+
+
+def _spy(inner) -> list[int]:
+    """Record the length of every text the tokenizer's core reads."""
+    seen: list[int] = []
+    orig = inner._ids
+    inner._ids = lambda text, limit, risk=None: (seen.append(len(text)), orig(text, limit, risk))[1]
+    return seen
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_long_text_is_read_only_as_far_as_the_model_can_use(converted, side):
+    """The cut (edgeclf.tokenizers.read_ids) gives transformers' ids; a 500 kB text reads its end only."""
+    from transformers import AlbertTokenizer
+
+    from edgeclf.tokenizers import read_ids
+
+    ref = AlbertTokenizer(str(SPIECE), truncation_side=side)
+    out, files, config = converted
+    data = {k: (out / v).read_bytes() for k, v in files.items()}
+    tok = build("sentencepiece-unigram", data, {**config, "truncation_side": side}, 64)
+    inner = getattr(tok, "inner", tok)
+    for text in _long_cases():
+        assert tok.encode(text) == ref.encode(text, truncation=True, max_length=64), text[:40]
+        whole = ref.encode(text, add_special_tokens=False)
+        want = whole[-186:] if side == "left" else whole[:186]  # what 3 windows of 62 read
+        assert read_ids(inner, text, 186, side) == want, text[:40]
+    seen = _spy(inner)
+    big = (FILLER * 6000 if side == "left" else "the very start " + FILLER * 6000) + "the very end"
+    ids = tok.encode(big)
+    assert max(seen) < 10_000, "read far more than the model uses"
+    inner._ids = type(inner)._ids.__get__(inner)
+    whole = inner.tokenize_ids(big)
+    assert ids == inner.wrap(whole[-62:] if side == "left" else whole[:62])

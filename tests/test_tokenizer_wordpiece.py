@@ -363,3 +363,33 @@ def test_module_imports_only_the_standard_library():
 if __name__ == "__main__" and sys.argv[1:] == ["--write-golden"]:
     write_golden()
     print(f"wrote {GOLDEN}")
+
+
+@pytest.mark.parametrize("side", ["left", "right"])
+def test_a_long_text_is_read_only_as_far_as_the_model_can_use(side):
+    """The cut (edgeclf.tokenizers.read_ids) gives transformers' ids on posts run together
+    (no spaces: every ideograph is a word) up to 4x a 64-piece window and beyond, with words
+    that yield no pieces; a 500 kB post reads its kept side only."""
+    from edgeclf.tokenizers import read_ids
+
+    ref = reference(True, truncation_side=side)
+    tok = build("wordpiece", {"vocab": VOCAB.read_bytes()}, {"truncation_side": side}, 64)
+    inner = getattr(tok, "inner", tok)
+    posts = read_posts(SAMPLE)
+    vanish = "\x00 \u200b " * 2000
+    texts = ["".join(posts[:k]) for k in (1, 2, 4, 8)]
+    texts += ["好 " + vanish, vanish + "好", "a\x1cb " * 300, EDGE_CASES[-1] + " ".join(EDGE_CASES) * 3]
+    for text in texts:
+        assert tok.encode(text) == ref_encoder(ref, 64)(text), text[:40]
+        whole = ref.encode(text, add_special_tokens=False)
+        want = whole[-186:] if side == "left" else whole[:186]
+        assert read_ids(inner, text, 186, side) == want, text[:40]
+    seen: list[int] = []
+    orig = inner.tokenize_ids
+    inner.tokenize_ids = lambda text: (seen.append(len(text)), orig(text))[1]
+    big = "".join(posts) * 105
+    assert len(big) > 500_000
+    ids = tok.encode(big)
+    assert max(seen) < 10_000, "read far more than the model uses"
+    whole = orig(big)
+    assert ids == inner.wrap(whole[-62:] if side == "left" else whole[:62])

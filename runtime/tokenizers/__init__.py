@@ -13,6 +13,17 @@ often carries its verdict ("... 3/10, avoid"). One wrapper,
 :class:`KeepEnd`, does it for every subword kind, on top of the kind's
 untruncated ``tokenize_ids``.
 
+Reading only what the model can use (:func:`read_ids`): a 10 MB field must
+not be tokenized whole when the model keeps 254 of its pieces. A tokenizer
+declares ``cut_words``, a regex whose matches are its pre-tokenized words:
+text between two of them is tokenized independently of the rest, and every
+word yields its own pieces. The last (or first) ``cap + margin`` words then
+give the same pieces as the whole text, so only they are read; the word at
+the cut is not trusted (context across the cut), words that yield no pieces
+widen the cut, and a tokenizer whose result depends on what lies before the
+cut in another way (SentencePiece's float32 running score) says so through
+``tail_ids``. docs/tokenizers.md has the argument and the measurements.
+
 Kinds are looked up lazily, so importing the runtime costs nothing for
 tokenizers a bundle does not use. Training code (``edgeclf.export``) uses the
 same classes, so training and serving cannot drift apart.
@@ -21,10 +32,19 @@ same classes, so training and serving cannot drift apart.
 from __future__ import annotations
 
 import importlib
+import re
 from collections.abc import Mapping, Sequence
+from itertools import islice
 from typing import Any, Protocol
 
-__all__ = ["KINDS", "KeepEnd", "Tokenizer", "build"]
+__all__ = ["KINDS", "KeepEnd", "Tokenizer", "build", "cut_text", "read_ids"]
+
+#: words read beyond the ``cap`` pieces asked for (every word yields >= 1 piece unless it vanishes)
+CUT_MARGIN = 16
+#: a tail whose ids may differ from the whole text's (``tail_ids`` says so) is re-read whole up to
+#: this many characters; beyond, the tail's own ids are used (docs/tokenizers.md: the reference's
+#: result that deep into a text depends on float32 rounding, not on the text)
+EXACT_CHARS = 1 << 16
 
 
 class Tokenizer(Protocol):
@@ -38,6 +58,7 @@ class Tokenizer(Protocol):
 
 #: manifest ``tokenizer.kind`` -> "module:Class" (imported on first use)
 KINDS: dict[str, str] = {
+    "hf-tokenizer-json": "edgeclf.tokenizers.hf_json:HFJsonTokenizer",
     "keras-words": "edgeclf.tokenizers.words:KerasWordTokenizer",
     "sentencepiece-unigram": "edgeclf.tokenizers.sentencepiece:SentencePieceTokenizer",
     "wordpiece": "edgeclf.tokenizers.wordpiece:WordPieceTokenizer",
@@ -52,11 +73,8 @@ class KeepEnd:
     """A subword tokenizer that truncates from the left: ``[CLS] ids[-(max_length - 2):] [SEP]``.
 
     Equals transformers' ``encode(text, truncation=True, max_length=max_length)``
-    with ``truncation_side="left"``. The whole text is tokenized (the
-    SentencePiece kind's float32 running score makes a suffix tokenized on its
-    own differ from the same suffix of the whole text in rare ties), so a long
-    text costs what its length costs; ``max_chars`` bounds that. Every other
-    attribute is the wrapped tokenizer's.
+    with ``truncation_side="left"``. Only the end of a long text is read
+    (:func:`read_ids`). Every other attribute is the wrapped tokenizer's.
     """
 
     truncation_side = "left"
@@ -72,9 +90,7 @@ class KeepEnd:
         return getattr(self.inner, name)
 
     def encode(self, text: str) -> list[int]:
-        ids = self.inner.tokenize_ids(text)
-        del ids[: max(0, len(ids) - (self.inner.max_length - 2))]
-        return [self.inner.cls_id, *ids, self.inner.sep_id]
+        return self.inner.wrap(read_ids(self.inner, text, self.inner.max_length - 2, "left"))
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
         return [self.encode(t) for t in texts]
@@ -92,4 +108,54 @@ def build(kind: str, files: Mapping[str, bytes], config: Mapping[str, Any], max_
     module_name, _, cls_name = target.partition(":")
     cls = getattr(importlib.import_module(module_name), cls_name)
     tokenizer = cls.from_files(files, config, max_length)
-    return KeepEnd(tokenizer) if side == "left" else tokenizer
+    return KeepEnd(tokenizer) if side == "left" and not getattr(cls, "truncates_itself", False) else tokenizer
+
+
+def cut_text(text: str, words: int, side: str, pattern: re.Pattern[str]) -> tuple[str, str] | None:
+    """``(kept part, its word at the cut)``: the last (``side="left"``) or first ``words`` matches of
+    ``pattern`` with what lies between them; ``None`` when the text has no more words than that.
+
+    The left side looks at a growing tail, so a 10 MB text costs what its kept end does.
+    """
+    if side == "right":
+        found = list(islice(pattern.finditer(text), words + 1))
+        if len(found) <= words:
+            return None
+        return text[: found[-2].end()], found[-2].group()
+    span = 8 * words + 64
+    while True:
+        start = max(0, len(text) - span)
+        found = list(pattern.finditer(text, start))  # from inside the text, the first may be a part
+        if len(found) > words:
+            edge = found[len(found) - words]
+            return text[edge.start() :], edge.group()
+        if not start:
+            return None
+        span *= 4
+
+
+def read_ids(tokenizer: Any, text: str, cap: int, side: str = "right") -> list[int]:
+    """At most ``cap`` content ids (no specials) of ``text``, from ``side`` (``"left"`` keeps the end).
+
+    Equal to ``tokenize_ids(text)[-cap:]`` (or ``[:cap]``), reading only about ``cap`` words where
+    the tokenizer declares ``cut_words`` (see the module docstring).
+    """
+    pattern = getattr(tokenizer, "cut_words", None)
+    words = cap + CUT_MARGIN
+    while pattern is not None:
+        cut = cut_text(text, words, side, pattern)
+        if cut is None:
+            break
+        kept, edge = cut
+        exact = True
+        if side == "left" and hasattr(tokenizer, "tail_ids"):
+            ids, exact = tokenizer.tail_ids(kept, len(text) - len(kept), text.isascii())
+        else:
+            ids = tokenizer.tokenize_ids(kept)
+        if len(ids) - len(tokenizer.tokenize_ids(edge)) >= cap:  # the word at the cut is not kept
+            if exact or len(text) > EXACT_CHARS:
+                return ids[len(ids) - cap :] if side == "left" else ids[:cap]
+            break
+        words *= 4
+    ids = tokenizer.tokenize_ids(text)
+    return ids[max(0, len(ids) - cap) :] if side == "left" else ids[:cap]

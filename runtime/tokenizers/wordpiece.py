@@ -18,6 +18,8 @@ import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+from . import read_ids
+
 __all__ = ["WordPieceTokenizer", "is_chinese_char", "is_punctuation", "load_vocab"]
 
 #: words memoised per tokenizer; real text uses a few thousand distinct words,
@@ -40,6 +42,16 @@ def is_chinese_char(cp: int) -> bool:
         or 0xF900 <= cp <= 0xFAFF
         or 0x2F800 <= cp <= 0x2FA1F
     )
+
+
+#: BERT's CJK ideograph ranges as a regex class (the same ranges as is_chinese_char)
+_CJK = (
+    "\u4e00-\u9fff\u3400-\u4dbf\U00020000-\U0002a6df\U0002a700-\U0002b73f\U0002b740-\U0002b81f"
+    "\U0002b820-\U0002ceaf\uf900-\ufaff\U0002f800-\U0002fa1f"
+)
+#: pre-tokenized words for read_ids: whitespace-separated, and each CJK ideograph alone
+#: when they are split (spaces go around them before the word split)
+_CUT_WORDS = {True: re.compile(f"[{_CJK}]|[^\\s{_CJK}]+"), False: re.compile(r"\S+")}
 
 
 def is_punctuation(ch: str) -> bool:
@@ -158,6 +170,8 @@ class WordPieceTokenizer:
         self._basic_never_split = frozenset(never_split)
         self._never_split = self._basic_never_split | frozenset(specials)
         self._table = _TABLES[self.tokenize_chinese_chars]
+        #: pre-tokenized words (edgeclf.tokenizers.read_ids)
+        self.cut_words = _CUT_WORDS[self.tokenize_chinese_chars]
         self._lower_re = re.compile("(" + "|".join(map(re.escape, specials)) + ")") if specials else None
         by_length = sorted(specials, key=len, reverse=True)
         self._split_re = re.compile("(" + "|".join(map(re.escape, by_length)) + ")") if specials else None
@@ -202,16 +216,10 @@ class WordPieceTokenizer:
 
     def encode(self, text: str) -> list[int]:
         """``[CLS] + ids + [SEP]``, the ids cut after ``max_length - 2``."""
-        limit = self.max_length - 2
-        ids: list[int] = []
-        for i, part in enumerate(self._parts(text)):
-            if i & 1:
-                ids.append(self._special_ids[part])
-            elif part:
-                self._encode_segment(part, ids, limit)
-            if len(ids) >= limit:
-                del ids[limit:]
-                break
+        return self.wrap(read_ids(self, text, self.max_length - 2, "right"))
+
+    def wrap(self, ids: Sequence[int]) -> list[int]:
+        """``[CLS] ids [SEP]``."""
         return [self.cls_id, *ids, self.sep_id]
 
     def encode_batch(self, texts: Sequence[str]) -> list[list[int]]:
