@@ -8,34 +8,8 @@ tree (deploy/gpu/build_edgeclf_gpu.py): ``edgeclf`` needs ``onnxruntime``,
 ``edgeclf-gpu`` needs ``onnxruntime-gpu`` (its ``[cuda]`` extra adds the
 nvidia-* CUDA and cuDNN pip packages). docs/gpu.md is the user's side of this.
 
-Contract (for runtime/session.py, and anyone else who asks for CUDA):
-
-``preload_cuda_libraries() -> Preload``
-    Call it once before creating a session that asks for CUDA. When the
-    installed onnxruntime has ``preload_dlls()`` (onnxruntime-gpu >= 1.21), it
-    calls it, so the CUDA/cuDNN libraries of the nvidia-* pip packages are
-    found (onnxruntime does not look there by itself). onnxruntime's own
-    ``print``s are captured (they would corrupt a CSV written to stdout) and
-    returned as ``messages``; ``loaded`` lists the shared libraries that the
-    call brought into the process (Linux: read from /proc/self/maps). It runs
-    at most once per process (later calls return the first result), never
-    raises for a missing library and writes nothing.
-
-``diagnose_cuda() -> str | None``
-    Call it when CUDA was requested and is not there: CUDAExecutionProvider
-    is missing from ``onnxruntime.get_available_providers()``, or a session
-    created with it reports only the CPU in ``session.get_providers()``
-    (onnxruntime-gpu falls back to the CPU silently, with a log line, when its
-    CUDA libraries do not load). Returns one or two sentences naming what is
-    wrong and the command that fixes it, or None when it finds nothing wrong.
-    Checked in this order: both ``onnxruntime`` and ``onnxruntime-gpu`` (or
-    ``edgeclf`` and ``edgeclf-gpu``) installed; onnxruntime-gpu not installed;
-    the CUDA provider library cannot be loaded (the missing CUDA library is
-    named; a missing ``libcuda.so.1`` means no NVIDIA driver); cuDNN missing.
-    Cost: a few ``importlib.metadata`` look-ups and, on Linux, one
-    ``dlopen`` of onnxruntime's CUDA provider library (what onnxruntime itself
-    does when a CUDA session is created). Call it after
-    ``preload_cuda_libraries()``, so libraries from the nvidia-* packages count.
+runtime/session.py calls :func:`preload_cuda_libraries` before a CUDA
+session and :func:`diagnose_cuda` when CUDA was asked for and is not there.
 
 Only the standard library is imported at module level; onnxruntime is
 imported through ``edgeclf._ort.import_onnxruntime`` (telemetry off).
@@ -102,7 +76,17 @@ def _mapped_libraries() -> set[str]:
 
 
 def preload_cuda_libraries() -> Preload:
-    """Call ``onnxruntime.preload_dlls()`` once, if it exists (see the module docstring)."""
+    """Call ``onnxruntime.preload_dlls()`` once, if it exists; call this before a session that asks for CUDA.
+
+    ``preload_dlls()`` (onnxruntime-gpu >= 1.21) makes the CUDA/cuDNN
+    libraries of the nvidia-* pip packages findable (onnxruntime does not
+    look there by itself). onnxruntime's own ``print``s are captured (they
+    would corrupt a CSV written to stdout) and returned as ``messages``;
+    ``loaded`` lists the shared libraries the call brought into the process
+    (Linux: read from /proc/self/maps). It runs at most once per process
+    (later calls return the first result), never raises for a missing
+    library and writes nothing.
+    """
     global _preloaded
     with _lock:
         if _preloaded is not None:
@@ -176,7 +160,21 @@ def _missing(message: str) -> str | None:
 
 
 def diagnose_cuda() -> str | None:
-    """Why CUDA is not usable here, and what to install; None if nothing is found (module docstring)."""
+    """Why CUDA is not usable here, and the command that fixes it; None when nothing is found wrong.
+
+    For when CUDA was requested and is not there: CUDAExecutionProvider is
+    missing from ``onnxruntime.get_available_providers()``, or a session
+    created with it reports only the CPU (onnxruntime-gpu falls back to the
+    CPU silently, with a log line, when its CUDA libraries do not load).
+    Checked in this order: both ``onnxruntime`` and ``onnxruntime-gpu`` (or
+    ``edgeclf`` and ``edgeclf-gpu``) installed; onnxruntime-gpu not
+    installed; the CUDA provider library cannot be loaded (the missing CUDA
+    library is named; a missing ``libcuda.so.1`` means no NVIDIA driver);
+    cuDNN missing. Cost: a few ``importlib.metadata`` look-ups and, on
+    Linux, one ``dlopen`` of onnxruntime's CUDA provider library (what
+    onnxruntime itself does when a CUDA session is created). Call it after
+    :func:`preload_cuda_libraries`, so libraries from the nvidia-* packages count.
+    """
     conflict = _conflict()
     if conflict:
         return conflict
