@@ -64,74 +64,18 @@ def main() -> None:
     )
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
-    from edgeclf.export.data import load_imdb
     from edgeclf.quantize.evaluate import evaluate_variants
-    from edgeclf.quantize.prune import prune_into_bundle
 
-    train_texts, train_labels = load_imdb("train")
     test_texts, test_labels = imdb_test_texts(args.eval_limit)
     work = Path(tempfile.mkdtemp())
     bundle = work / "bundle"
     shutil.copytree(args.bundle, bundle)
-    levels = []
-    for level in args.levels:
-        heads, ffn, layers = (int(x) for x in level.split("/"))
-        name = f"p{heads}-{ffn}-{layers}"
-        prune_into_bundle(
-            args.checkpoint,
-            bundle,
-            heads=heads,
-            ffn=ffn,
-            layers=layers,
-            train_texts=train_texts,
-            train_labels=train_labels,
-            name=name,
-            recovery_steps=args.recovery_steps,
-            log=lambda s: print(s, file=sys.stderr, flush=True),
-        )
-        levels.append((name, heads, ffn, layers))
+    levels = prune_levels(args.checkpoint, bundle, args.levels, args.recovery_steps)
     manifest = edgeclf.load(bundle).manifest
     variants = ["fp32", "int8"] + [v for name, *_ in levels for v in (name, f"{name}-int8")]
     acc = evaluate_variants(bundle, test_texts, test_labels, variants=variants, threads=2)
     lat = latency(bundle, variants, test_texts[:3000], args.rounds)
-    base = lat["fp32"]
-    rows, result_rows = [], []
-    cfg = manifest.extra.get("config", {})
-    shapes = {
-        "fp32": (cfg.get("num_attention_heads"), cfg.get("intermediate_size"), cfg.get("num_hidden_layers"))
-    }
-    shapes["int8"] = shapes["fp32"]
-    for name, h, f, layer_count in levels:
-        shapes[name] = shapes[f"{name}-int8"] = (h, f, layer_count)
-    for v in variants:
-        size = manifest.variants[v].file.size
-        r = {
-            "variant": v,
-            "heads": shapes[v][0],
-            "ffn": shapes[v][1],
-            "layers": shapes[v][2],
-            "size_bytes": size,
-            **lat[v],
-            "speedup_b1_s128": base["p50_ms_b1_s128"] / lat[v]["p50_ms_b1_s128"],
-            "speedup_b8_s256": base["p50_ms_b8_s256"] / lat[v]["p50_ms_b8_s256"],
-            "accuracy": acc[v]["accuracy"],
-            "agreement_with_fp32": acc[v]["agreement_with_fp32"],
-            "n": acc[v]["n"],
-        }
-        result_rows.append(r)
-        rows.append(
-            [
-                v,
-                f"{r['heads']}/{r['ffn']}/{r['layers']}",
-                size / 1e6,
-                r["p50_ms_b1_s128"],
-                r["speedup_b1_s128"],
-                r["p50_ms_b8_s256"],
-                r["speedup_b8_s256"],
-                r["accuracy"],
-                r["agreement_with_fp32"],
-            ]
-        )
+    result_rows = variant_rows(manifest, levels, variants, acc, lat)
     result = {
         "machine": machine(),
         "checkpoint": args.checkpoint,
@@ -152,7 +96,7 @@ def main() -> None:
             f"accuracy ({result_rows[0]['n']:,})",
             "agreement",
         ],
-        rows,
+        [table_row(r) for r in result_rows],
     )
     print(table)
     plot(result_rows, ROOT / "docs" / "img" / "pruning.svg")
@@ -164,6 +108,70 @@ def main() -> None:
     shutil.move(str(bundle), keep)
     print(f"bundle with every level: {keep}", file=sys.stderr)
     shutil.rmtree(work, ignore_errors=True)
+
+
+def table_row(r: dict) -> list:
+    shape = f"{r['heads']}/{r['ffn']}/{r['layers']}"
+    latency = [r["p50_ms_b1_s128"], r["speedup_b1_s128"], r["p50_ms_b8_s256"], r["speedup_b8_s256"]]
+    return [r["variant"], shape, r["size_bytes"] / 1e6, *latency, r["accuracy"], r["agreement_with_fp32"]]
+
+
+def prune_levels(
+    checkpoint: str, bundle: Path, levels: list[str], recovery_steps: int
+) -> list[tuple[str, int, int, int]]:
+    """Each ``heads/ffn/layers`` level pruned into ``bundle`` as ``p{heads}-{ffn}-{layers}`` (+ ``-int8``)."""
+    from edgeclf.export.data import load_imdb
+    from edgeclf.quantize.prune import prune_into_bundle
+
+    train_texts, train_labels = load_imdb("train")
+    out = []
+    for level in levels:
+        heads, ffn, layers = (int(x) for x in level.split("/"))
+        name = f"p{heads}-{ffn}-{layers}"
+        prune_into_bundle(
+            checkpoint,
+            bundle,
+            heads=heads,
+            ffn=ffn,
+            layers=layers,
+            train_texts=train_texts,
+            train_labels=train_labels,
+            name=name,
+            recovery_steps=recovery_steps,
+            log=lambda s: print(s, file=sys.stderr, flush=True),
+        )
+        out.append((name, heads, ffn, layers))
+    return out
+
+
+def variant_rows(manifest, levels, variants, acc, lat) -> list[dict]:
+    """One row per variant: its shape, file size, latencies and speed-ups against fp32, accuracy."""
+    base = lat["fp32"]
+    cfg = manifest.extra.get("config", {})
+    shapes = {
+        "fp32": (cfg.get("num_attention_heads"), cfg.get("intermediate_size"), cfg.get("num_hidden_layers"))
+    }
+    shapes["int8"] = shapes["fp32"]
+    for name, h, f, layer_count in levels:
+        shapes[name] = shapes[f"{name}-int8"] = (h, f, layer_count)
+    rows = []
+    for v in variants:
+        rows.append(
+            {
+                "variant": v,
+                "heads": shapes[v][0],
+                "ffn": shapes[v][1],
+                "layers": shapes[v][2],
+                "size_bytes": manifest.variants[v].file.size,
+                **lat[v],
+                "speedup_b1_s128": base["p50_ms_b1_s128"] / lat[v]["p50_ms_b1_s128"],
+                "speedup_b8_s256": base["p50_ms_b8_s256"] / lat[v]["p50_ms_b8_s256"],
+                "accuracy": acc[v]["accuracy"],
+                "agreement_with_fp32": acc[v]["agreement_with_fp32"],
+                "n": acc[v]["n"],
+            }
+        )
+    return rows
 
 
 def plot(rows: list[dict], path: Path) -> None:
