@@ -154,151 +154,176 @@ def render() -> str:
         "machine named under each table.",
         "",
     ]
-    keras = load("keras")
-    if keras:
-        out += [
-            "## Keras IMDB model",
-            "",
-            "Latency per call (Keras gets pre-tokenized arrays; edgeclf includes tokenization):",
-            "",
-        ]
-        rows = []
-        for key, res in keras["latency"].items():
-            bs = int(key.split("_")[1])
-            base = res["keras model.predict"]["median_s"]
-            for name, r in res.items():
-                rows.append([bs, name, r["median_s"] * 1e3, bs / r["median_s"], base / r["median_s"]])
-        out += [markdown_table(["batch", "candidate", "median ms", "reviews/s", "x model.predict"], rows), ""]
-        e = keras["end_to_end"]
-        out += [
-            f"End to end, `edgeclf predict` on {e['reviews']:,} IMDB test reviews in a fresh process (CSV in, "
-            f"CSV out, int8, default `--jobs`, on the machine below): **{e['reviews_per_s']:,} reviews/s** "
-            f"({e['median_seconds']} s). The next section times the same command against a stdlib floor.",
-            "",
-            machine_line(keras["machine"]),
-            "",
-        ]
-    out += render_predict()
-    albert = load("albert")
-    if albert:
-        out += [
-            "## ALBERT",
-            "",
-            "Median milliseconds per batch, texts in and labels out (tokenization "
-            "included for every candidate); speed-up against PyTorch eager one text at a time, as the "
-            "seed project ran it." + (f" Bundle: {albert['bundle']}." if albert.get("bundle") else ""),
-            "",
-        ]
-        rows = []
-        for key, res in albert["results"].items():
-            b, s, t = (int(x[1:]) for x in key.split("_"))
-            base = res["pytorch eager, per text"]["median_s"]
-            for name, r in res.items():
-                rows.append([b, s, t, name, r["median_s"] * 1e3, base / r["median_s"]])
-        out += [
-            markdown_table(["batch", "seq", "threads", "candidate", "median ms", "x eager"], rows),
-            "",
-            machine_line(albert["machine"]),
-            "",
-        ]
+    out += keras_section() + render_predict() + albert_section()
     base = load("albert_base")
     if base:
         out += albert_base_section(base)
-    pruning = RESULTS / "pruning.md"
-    if pruning.exists():
-        p = load("pruning") or {}
-        out += [
-            "## Pruning",
-            "",
-            "From `python benchmarks/pruning.py` (see docs/pruning.md): heads/FFN/layer "
-            "passes kept, file size, p50 latency of the ONNX session (tokenized input) with speed-ups "
-            "against fp32 from the same interleaved rounds, accuracy on the IMDB test reviews.",
-            "",
-            pruning.read_text().strip(),
-            "",
-            "![pruning curve](img/pruning.svg)",
-            "",
-        ]
-        if p.get("machine"):
-            out += [machine_line(p["machine"]), ""]
-    for name, title in (
+    out += pruning_section()
+    out += text_sections(
+        "txt",
         ("tokenizer_sentencepiece", "SentencePiece tokenizer (IMDB test reviews, max 256)"),
         ("tokenizer_wordpiece", "WordPiece tokenizer (zh-rumor posts)"),
-    ):
-        path = RESULTS / f"{name}.txt"
-        if path.exists():
-            out += [f"## {title}", "", path.read_text(encoding="utf-8").strip(), ""]
-    zh = load("zh_rumor")
-    if zh:
-        rows = [
-            [k, r["accuracy"], r["fake_precision"], r["fake_recall"], r["fake_f1"], r["n"]]
-            for k, r in zh["results"].items()
-        ]
-        out += [
-            "## Chinese rumor detection (weibo_test)",
-            "",
-            markdown_table(["model", "accuracy", "fake precision", "fake recall", "fake F1", "posts"], rows),
-            "",
-        ]
-    for name, title in (
+    )
+    out += zh_section()
+    out += text_sections(
+        "md",
         (
             "spark",
             "Spark: `edgeclf spark-predict` local[1] / local[2] vs `edgeclf predict` (docs/scale-out.md)",
         ),
         ("batch_peers", "How much a score depends on its batch peers (`benchmarks/batch_peers.py`)"),
-    ):
-        path = RESULTS / f"{name}.md"
+    )
+    out += serve_section() + profile_sections()
+    return "\n".join(out) + "\n"
+
+
+def keras_section() -> list[str]:
+    keras = load("keras")
+    if not keras:
+        return []
+    out = [
+        "## Keras IMDB model",
+        "",
+        "Latency per call (Keras gets pre-tokenized arrays; edgeclf includes tokenization):",
+        "",
+    ]
+    rows = []
+    for key, res in keras["latency"].items():
+        bs = int(key.split("_")[1])
+        base = res["keras model.predict"]["median_s"]
+        for name, r in res.items():
+            rows.append([bs, name, r["median_s"] * 1e3, bs / r["median_s"], base / r["median_s"]])
+    out += [markdown_table(["batch", "candidate", "median ms", "reviews/s", "x model.predict"], rows), ""]
+    e = keras["end_to_end"]
+    return [
+        *out,
+        f"End to end, `edgeclf predict` on {e['reviews']:,} IMDB test reviews in a fresh process (CSV in, "
+        f"CSV out, int8, default `--jobs`, on the machine below): **{e['reviews_per_s']:,} reviews/s** "
+        f"({e['median_seconds']} s). The next section times the same command against a stdlib floor.",
+        "",
+        machine_line(keras["machine"]),
+        "",
+    ]
+
+
+def albert_section() -> list[str]:
+    albert = load("albert")
+    if not albert:
+        return []
+    rows = []
+    for key, res in albert["results"].items():
+        b, s, t = (int(x[1:]) for x in key.split("_"))
+        base = res["pytorch eager, per text"]["median_s"]
+        for name, r in res.items():
+            rows.append([b, s, t, name, r["median_s"] * 1e3, base / r["median_s"]])
+    return [
+        "## ALBERT",
+        "",
+        "Median milliseconds per batch, texts in and labels out (tokenization "
+        "included for every candidate); speed-up against PyTorch eager one text at a time, as the "
+        "seed project ran it." + (f" Bundle: {albert['bundle']}." if albert.get("bundle") else ""),
+        "",
+        markdown_table(["batch", "seq", "threads", "candidate", "median ms", "x eager"], rows),
+        "",
+        machine_line(albert["machine"]),
+        "",
+    ]
+
+
+def pruning_section() -> list[str]:
+    pruning = RESULTS / "pruning.md"
+    if not pruning.exists():
+        return []
+    p = load("pruning") or {}
+    out = [
+        "## Pruning",
+        "",
+        "From `python benchmarks/pruning.py` (see docs/pruning.md): heads/FFN/layer "
+        "passes kept, file size, p50 latency of the ONNX session (tokenized input) with speed-ups "
+        "against fp32 from the same interleaved rounds, accuracy on the IMDB test reviews.",
+        "",
+        pruning.read_text().strip(),
+        "",
+        "![pruning curve](img/pruning.svg)",
+        "",
+    ]
+    return out + ([machine_line(p["machine"]), ""] if p.get("machine") else [])
+
+
+def text_sections(suffix: str, *sections: tuple[str, str]) -> list[str]:
+    """Results a script wrote as text (``results/NAME.SUFFIX``), each under its title, where present."""
+    out = []
+    for name, title in sections:
+        path = RESULTS / f"{name}.{suffix}"
         if path.exists():
             out += [f"## {title}", "", path.read_text(encoding="utf-8").strip(), ""]
-    serve = load("serve")
-    if serve:
-        from bench_serve import table as serve_table
+    return out
 
-        out += [
-            "## `edgeclf serve` under load",
-            "",
-            f"From `{serve['command']}` (see docs/serve.md): real server processes on 127.0.0.1, "
-            "closed-loop clients sending one review per request, every answer checked; modes "
-            f"interleaved over {serve['rounds']} rounds, requests/s the median of the rounds, latencies "
-            "pooled. The client shares the 2 cores with the server.",
-            "",
-            serve_table(serve),
-            machine_line(serve["machine"]),
-            "",
-        ]
+
+def zh_section() -> list[str]:
+    zh = load("zh_rumor")
+    if not zh:
+        return []
+    rows = [
+        [k, r["accuracy"], r["fake_precision"], r["fake_recall"], r["fake_f1"], r["n"]]
+        for k, r in zh["results"].items()
+    ]
+    return [
+        "## Chinese rumor detection (weibo_test)",
+        "",
+        markdown_table(["model", "accuracy", "fake precision", "fake recall", "fake F1", "posts"], rows),
+        "",
+    ]
+
+
+def serve_section() -> list[str]:
+    serve = load("serve")
+    if not serve:
+        return []
+    from bench_serve import table as serve_table
+
+    return [
+        "## `edgeclf serve` under load",
+        "",
+        f"From `{serve['command']}` (see docs/serve.md): real server processes on 127.0.0.1, "
+        "closed-loop clients sending one review per request, every answer checked; modes "
+        f"interleaved over {serve['rounds']} rounds, requests/s the median of the rounds, latencies "
+        "pooled. The client shares the 2 cores with the server.",
+        "",
+        serve_table(serve),
+        machine_line(serve["machine"]),
+        "",
+    ]
+
+
+def profile_sections() -> list[str]:
+    out = []
+    headers = [
+        "variant",
+        "threads",
+        "session create ms",
+        "cold start ms (fresh process to first prediction)",
+        "of which imports ms",
+        "peak RSS MiB",
+    ]
     for name, title in (("profile_keras", "keras-imdb"), ("profile_albert", "albert-imdb")):
         prof = load(name)
-        if prof:
-            rows = [
-                [
-                    s["variant"],
-                    s["threads"],
-                    s["session_create_ms"],
-                    s["cold_start"].get("wall_ms"),
-                    s["cold_start"].get("import_ms"),
-                    s["cold_start"].get("peak_rss_mib"),
-                ]
-                for s in prof.get("sessions", [])
-            ]
-            out += [
-                f"## `edgeclf profile {title}`",
-                "",
-                markdown_table(
-                    [
-                        "variant",
-                        "threads",
-                        "session create ms",
-                        "cold start ms (fresh process to first prediction)",
-                        "of which imports ms",
-                        "peak RSS MiB",
-                    ],
-                    rows,
-                ),
-                "",
-                f"Full report with plots: [img/profile-{title}.html](img/profile-{title}.html).",
-                "",
-            ]
-    return "\n".join(out) + "\n"
+        if not prof:
+            continue
+        rows = [
+            [s["variant"], s["threads"], s["session_create_ms"]]
+            + [s["cold_start"].get(k) for k in ("wall_ms", "import_ms", "peak_rss_mib")]
+            for s in prof.get("sessions", [])
+        ]
+        out += [
+            f"## `edgeclf profile {title}`",
+            "",
+            markdown_table(headers, rows),
+            "",
+            f"Full report with plots: [img/profile-{title}.html](img/profile-{title}.html).",
+            "",
+        ]
+    return out
 
 
 def render_predict() -> list[str]:
