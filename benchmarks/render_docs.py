@@ -279,7 +279,16 @@ def _shipped_shapes(model: str) -> dict[str, dict]:
     return out
 
 
+def include(path: str) -> str:
+    """A Markdown file a benchmark script wrote (``benchmarks/results/*.md``), verbatim."""
+    source = (ROOT / path).resolve()
+    if source.parent != RESULTS:
+        raise ValueError(f"include takes a file in benchmarks/results/, got {path!r}")
+    return source.read_text(encoding="utf-8").strip() + "\n"
+
+
 BLOCKS: dict[str, Callable[[str], str]] = {
+    "include": include,
     "prune-probe": prune_probe,
     "predict-example": predict_example,
     "models-table": models_table,
