@@ -38,15 +38,16 @@ __all__ = [
 if TYPE_CHECKING:
     from .background import load_async
     from .bundle import BundleError
-    from .classifier import Classifier, ClosedError, InputError, Prediction, load
+    from .classifier import Classifier, ClosedError, load
+    from .texts import InputError, Prediction
 
 apply_privacy_defaults()  # onnxruntime reads its telemetry switch once, when imported
 
 _LAZY = {
     "load": "classifier",
     "Classifier": "classifier",
-    "Prediction": "classifier",
-    "InputError": "classifier",
+    "Prediction": "texts",
+    "InputError": "texts",
     "ClosedError": "classifier",
     "load_async": "background",
     "BundleError": "bundle",

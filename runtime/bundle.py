@@ -73,6 +73,26 @@ class TokenizerSpec:
 
 
 @dataclass(frozen=True)
+class Head:
+    """How logits become labels: ``single_label`` (softmax, the most probable label) or
+    ``multi_label`` (a sigmoid per label; every label whose probability reaches its threshold)."""
+
+    kind: str = "single_label"
+    thresholds: tuple[float, ...] | None = None  # multi_label: one per label, in label order
+
+
+@dataclass(frozen=True)
+class LongTexts:
+    """Texts longer than the window: ``truncate`` (keep the tokenizer's side) or ``windows``
+    (overlapping windows ``stride`` pieces apart, at most ``max_windows``, outputs pooled per
+    text; None: the classifier's defaults). docs/long-texts.md."""
+
+    mode: str = "truncate"
+    stride: int | None = None
+    max_windows: int | None = None
+
+
+@dataclass(frozen=True)
 class Manifest:
     name: str
     task: str
@@ -92,6 +112,8 @@ class Manifest:
     #: provider ("cpu", "cuda" ...) -> the variant to run there, in order of preference.
     #: Written by the exporter from measurements; ``providers="auto"`` only picks from it.
     provider_variants: dict[str, str] = field(default_factory=dict)
+    head: Head = field(default_factory=Head)
+    long_texts: LongTexts = field(default_factory=LongTexts)
 
     def summary(self) -> dict[str, Any]:
         """What ``edgeclf models --json`` and ``GET /models`` show for this bundle."""
@@ -102,6 +124,8 @@ class Manifest:
             "default_variant": self.default_variant,
             "variants": {v.name: {"size_bytes": v.file.size, **v.metrics} for v in self.variants.values()},
             "description": self.description,
+            "head": {"kind": self.head.kind}
+            | ({"thresholds": list(self.head.thresholds)} if self.head.thresholds else {}),
         }
 
     def variant(self, name: str | None) -> Variant:
@@ -300,7 +324,42 @@ def parse_manifest(data: Any, root: Path) -> Manifest:
         extra=obj.dict("extra", default={}),
         model_card=_model_card(obj.dict("model_card", default={})),
         provider_variants=provider_variants,
+        head=_head(obj.raw("head", default=None), labels, output_kind),
+        long_texts=_long_texts(obj.raw("long_texts", default=None)),
     )
+
+
+def _long_texts(data: Any) -> LongTexts:
+    if data is None:
+        return LongTexts()
+    obj = _Obj(data, "long_texts")
+    mode = obj.str("mode", default="truncate")
+    if mode not in ("truncate", "windows"):
+        raise BundleError(f"long_texts.mode must be 'truncate' or 'windows', not {mode!r}")
+    sizes = {k: obj.int(k) if k in data else None for k in ("stride", "max_windows")}
+    for key, value in sizes.items():
+        if value is not None and not 1 <= value <= 1 << 16:
+            raise BundleError(f"long_texts.{key} {value} out of range (1 to 65536)")
+    return LongTexts(mode, sizes["stride"], sizes["max_windows"])
+
+
+def _head(data: Any, labels: tuple[str, ...], output_kind: str) -> Head:
+    if data is None:
+        return Head()
+    obj = _Obj(data, "head")
+    kind = obj.str("kind")
+    if kind == "single_label":
+        return Head()
+    if kind != "multi_label":
+        raise BundleError(f"head.kind must be 'single_label' or 'multi_label', not {kind!r}")
+    if output_kind != "logits":
+        raise BundleError("head.kind 'multi_label' needs output_kind 'logits' (one logit per label)")
+    thresholds = obj.list("thresholds")
+    if len(thresholds) != len(labels) or not all(
+        isinstance(t, (int, float)) and not isinstance(t, bool) and 0 < t < 1 for t in thresholds
+    ):
+        raise BundleError(f"head.thresholds: expected {len(labels)} numbers between 0 and 1, one per label")
+    return Head("multi_label", tuple(float(t) for t in thresholds))
 
 
 def _temperature(value: Any, where: str) -> float:

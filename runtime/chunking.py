@@ -1,4 +1,7 @@
-"""Cutting a CSV stream into chunks of whole records, for parsing in worker processes.
+"""Cutting an input stream into chunks of whole records, for parsing in worker processes.
+
+JSON Lines records never span lines, so any line end is a boundary there
+(``quoting=False``). CSV is the hard case:
 
 A chunk boundary is only right where csv's parser would start a new record:
 after a line end that is not inside a quoted field. Finding that exactly
@@ -22,15 +25,10 @@ character (they follow a line-end byte).
 
 from __future__ import annotations
 
-import io
-import os
 import re
 from collections.abc import Callable, Iterator
 from functools import lru_cache
-from typing import TYPE_CHECKING, Any, AnyStr
-
-if TYPE_CHECKING:
-    from .csvio import Layout, ReadStats
+from typing import AnyStr
 
 #: A quoted field's content after its opening quote: anything but a quote, or a doubled quote.
 _QUOTED = re.compile(r'[^"]*(?:""[^"]*)*')
@@ -70,12 +68,15 @@ def open_at_end(text: str, delimiter: str = ",") -> bool:
     return False
 
 
-def cut_chunks(read: Callable[[int], AnyStr], target: int, max_lines: int) -> Iterator[tuple[AnyStr, bool]]:
+def cut_chunks(
+    read: Callable[[int], AnyStr], target: int, max_lines: int, quoting: bool = True
+) -> Iterator[tuple[AnyStr, bool]]:
     """``(chunk, is_last)`` pairs covering everything ``read`` returns, in order.
 
     Chunks are about ``target`` bytes (characters for text streams) and at
     most ``max_lines`` lines where a boundary can be found; a record longer
-    than that makes its chunk longer.
+    than that makes its chunk longer. ``quoting=False``: records are lines
+    (JSON Lines), quotes mean nothing.
     """
     block = max(target, 1 << 16)
     buf = read(block)
@@ -85,7 +86,7 @@ def cut_chunks(read: Callable[[int], AnyStr], target: int, max_lines: int) -> It
             more = read(block)
             eof = not more
             buf += more
-        cut = find_cut(buf, target, max_lines, eof)
+        cut = find_cut(buf, target, max_lines, eof, quoting)
         if cut == 0:
             if eof:
                 yield buf, True
@@ -101,9 +102,13 @@ def cut_chunks(read: Callable[[int], AnyStr], target: int, max_lines: int) -> It
         yield chunk, not buf
 
 
-def find_cut(buf: AnyStr, target: int, max_lines: int, eof: bool = False) -> int:
+def find_cut(buf: AnyStr, target: int, max_lines: int, eof: bool = False, quoting: bool = True) -> int:
     """Where to end the next chunk (0: nowhere yet, read more)."""
     nl, cr, quote = ("\n", "\r", '"') if isinstance(buf, str) else (b"\n", b"\r", b'"')
+
+    def count(start: int, end: int) -> int:  # quote characters in buf[start:end] (none when not quoting)
+        return buf.count(quote, start, end) if quoting else 0
+
     n = len(buf)
     sep = nl if buf.find(nl) >= 0 or buf.find(cr) < 0 else cr  # old Mac files end lines with \r only
 
@@ -118,21 +123,21 @@ def find_cut(buf: AnyStr, target: int, max_lines: int, eof: bool = False) -> int
         limit = p + 1
     # backwards from the limit (not below half of it) to an even number of quotes
     p = buf.rfind(sep, 0, limit)
-    quotes = buf.count(quote, 0, p + 1)
+    quotes = count(0, p + 1)
     while p >= 0 and p + 1 > limit // 2:
         if quotes % 2 == 0 and cuttable(p):
             return p + 1
         prev = buf.rfind(sep, 0, p)
-        quotes -= buf.count(quote, prev + 1, p + 1)
+        quotes -= count(prev + 1, p + 1)
         p = prev
     # forwards past the limit (a long record, or a stray quote earlier in the chunk)
     p = buf.rfind(sep, 0, limit)
-    quotes = buf.count(quote, 0, p + 1)
+    quotes = count(0, p + 1)
     while True:
         nxt = buf.find(sep, p + 1)
         if nxt < 0:
             break
-        quotes += buf.count(quote, p + 1, nxt + 1)
+        quotes += count(p + 1, nxt + 1)
         p = nxt
         if quotes % 2 == 0 and cuttable(p):
             return p + 1
@@ -142,69 +147,3 @@ def find_cut(buf: AnyStr, target: int, max_lines: int, eof: bool = False) -> int
             p = buf.rfind(sep, 0, p)
         return p + 1 if p >= 0 else 0
     return 0
-
-
-class Source:
-    """The input as a stream of bytes (UTF-8, decoded by the workers) or text (other encodings)."""
-
-    def __init__(self, path: str, encoding: str = "utf-8") -> None:
-        from .csvio import open_binary, open_text
-
-        self.utf8 = encoding.lower().replace("_", "-") in ("utf-8", "utf8", "utf-8-sig")
-        self.stdin = path == "-"
-        self.fh: Any = open_binary(path) if self.utf8 else open_text(path, encoding)
-        try:
-            self.size = 0 if self.stdin else os.fstat(self.fh.fileno()).st_size
-        except (OSError, ValueError):
-            self.size = 0
-        self.pushed: Any = None
-
-    def read(self, n: int) -> Any:
-        if self.pushed:
-            data, self.pushed = self.pushed, None
-            return data
-        return self.fh.read(n)
-
-    def __enter__(self) -> Source:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if not self.stdin:
-            self.fh.close()
-
-    def header(self, stats: ReadStats, *, delimiter: str = ",", **kw: Any) -> tuple[Layout, int]:
-        """Read the header (and blank lines before it; a BOM); what follows it stays to be read.
-
-        Returns the layout and the lines read. ``kw`` go to :func:`edgeclf.csvio.read_header`.
-        """
-        from .csvio import InputFileError, ReadStats, csv_reader, read_header
-
-        buf = self.read(1 << 16)
-        eof = not buf
-        if self.utf8 and buf[:3] == b"\xef\xbb\xbf":
-            buf = buf[3:]
-        while True:
-            text = buf.decode("utf-8", "surrogateescape") if self.utf8 else buf
-            record: list[str] = []
-            reader = csv_reader(io.StringIO(text, newline=""), record, delimiter, 64 * 1024 * 1024)
-            trial = ReadStats()
-            try:
-                layout = read_header(reader, trial, delimiter=delimiter, **kw)
-                used = "".join(record)
-                done = used.endswith(("\n", "\r")) and not open_at_end(used, delimiter)
-                done = done and (len(used) < len(text) or not used.endswith("\r"))  # \r, then \n?
-            except InputFileError:
-                used = "".join(record)
-                complete = used.endswith(("\n", "\r")) and len(used) < len(text)
-                if eof or (complete and not open_at_end(used, delimiter)):
-                    raise  # a whole header that is wrong: no need to read on
-                done, used = False, ""
-            if done or eof:
-                break
-            more = self.read(1 << 16)
-            eof = not more
-            buf += more
-        stats.blank_lines += trial.blank_lines
-        size = len(text[: len(used)].encode("utf-8", "surrogateescape")) if self.utf8 else len(used)
-        self.pushed = buf[size:]
-        return layout, reader.line_num

@@ -18,6 +18,9 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from typing import Any
+
+from .texts import DEFAULT_MAX_CHARS, LONG_TEXTS
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
 
@@ -35,7 +38,7 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         default="keras-imdb",
         help="embedded model name or bundle directory (default: keras-imdb)",
     )
-    p.add_argument("--variant", default=None, help="fp32, int8, ... (default: the bundle's default variant)")
+    p.add_argument("--variant", default=None, help=f"{_variant_choices()} (default: the bundle's choice)")
     p.add_argument(
         "--provider", default="auto", help="auto, cpu, cuda or an onnxruntime provider name (default: auto)"
     )
@@ -43,11 +46,31 @@ def _add_model_args(p: argparse.ArgumentParser) -> None:
         "--threads", type=int, default=None, help="intra-op threads (default: onnxruntime's choice)"
     )
     p.add_argument(
+        "--long-texts",
+        choices=LONG_TEXTS,
+        default=None,
+        help="texts longer than the model reads: truncate (keep the part the bundle keeps) or windows "
+        "(read every part, pooled; transformer bundles) (default: the bundle's choice)",
+    )
+    p.add_argument(
         "--batch-size",
         type=int,
         default=None,
-        help="texts per ONNX run (default: 64, or 256 for fixed-length models)",
+        help="texts per ONNX run (default: the model's, 256 for fixed-length models, 64 otherwise)",
     )
+
+
+def _variant_choices() -> str:
+    """The variants of each embedded model, for --variant's help."""
+    from .bundle import BundleError, embedded_names, embedded_root, read_manifest
+
+    parts = []
+    for name in embedded_names():
+        try:
+            parts.append(f"{name}: {', '.join(read_manifest(embedded_root() / name).variants)}")
+        except BundleError:
+            continue
+    return "; ".join(parts) or "the bundle's variants"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -59,10 +82,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "predict",
-        help="classify every row of a CSV file",
-        description="Classify each row of a CSV (id and text columns); write id,label,score,error.",
+        help="classify every row of a CSV, TSV or JSON Lines file (- reads stdin)",
+        description="Classify each row of a CSV or TSV file (id and text columns) or JSON Lines file "
+        '({"id": ..., "text": ...} per line); write id,label,score,error. INPUT - reads stdin. '
+        "Rows and lines in messages count from 1.",
     )
-    p.add_argument("input", help="CSV file, or - for stdin")
+    p.add_argument("input", help="CSV, TSV (.tsv) or JSON Lines (.jsonl, .ndjson) file, or - for stdin")
     p.add_argument("-o", "--output", default="-", help="output file (default: stdout); written atomically")
     p.add_argument(
         "--format",
@@ -71,10 +96,29 @@ def build_parser() -> argparse.ArgumentParser:
         help="output format (default: from the output's extension, else csv)",
     )
     p.add_argument(
-        "--id-column", default=None, help="id column (default: 'id', or row numbers when there is none)"
+        "--input-format",
+        choices=["csv", "jsonl"],
+        default=None,
+        help="input format (default: jsonl for .jsonl/.ndjson files, else csv)",
     )
-    p.add_argument("--text-column", default="text", help="text column (default: text)")
-    p.add_argument("--delimiter", default=",", help="field delimiter (default: ,)")
+    p.add_argument(
+        "--id-column",
+        default=None,
+        help="id column or JSON field (default: 'id', or row numbers when there is none; "
+        "in a file without a header: a 1-based column number, default 1 when rows have 2+ columns)",
+    )
+    p.add_argument(
+        "--text-column",
+        default="text",
+        help="text column or JSON field (default: text; in a file without a header: a 1-based "
+        "column number, default the last)",
+    )
+    p.add_argument(
+        "--delimiter",
+        default=None,
+        help="CSV field delimiter, one character; tab or '\\t' for a tab (default: tab for .tsv, else ,)",
+    )
+    p.add_argument("--no-header", action="store_true", help="CSV without a header row: every row is data")
     p.add_argument(
         "--encoding", default="utf-8", help="input encoding, e.g. gb18030 (default: utf-8, BOM or not)"
     )
@@ -98,7 +142,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--max-chars",
         type=int,
         default=None,
-        help="refuse texts longer than this many characters (error row)",
+        help=f"refuse texts longer than this many characters, an error row (default: {DEFAULT_MAX_CHARS:,}, "
+        "as every front end)",
     )
     p.add_argument(
         "-j",
@@ -114,8 +159,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--memory", action="store_true", help="also measure each variant's RSS in a fresh process")
 
-    p = sub.add_parser("info", help="show a bundle's manifest (verified)")
-    p.add_argument("model", nargs="?", default="keras-imdb")
+    p = sub.add_parser("info", help="summarize a bundle (verified): labels, variants, providers, terms")
+    p.add_argument("model", nargs="?", default="keras-imdb", help="embedded model name or bundle directory")
+    p.add_argument("--json", action="store_true", help="print the whole manifest as JSON")
 
     from .profile.cli import add_parser as add_profile
 
@@ -149,8 +195,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from .bundle import BundleError
-    from .csvio import InputFileError
     from .session import ProviderError
+    from .texts import InputFileError
 
     try:
         if args.command == "predict":
@@ -201,29 +247,30 @@ def _tool(name: str, argv: list[str]) -> int:
 
 
 def _predict(args: argparse.Namespace) -> int:
-    from .classifier import DEFAULT_MAX_CHARS
-    from .csvio import DUPLICATE_ID_WINDOW
-    from .pipeline import CsvOptions, ModelSpec, predict_csv
+    from .pipeline import CsvOptions, ModelSpec, predict_file
     from .progress import Progress
 
     if args.chunk_rows < 1:
         raise ValueError("--chunk-rows must be >= 1")
-    if len(args.delimiter) != 1:
-        raise ValueError("--delimiter must be one character")
-    # 0 used to mean "the default" silently; a limit of 0 is a mistake, say so
     if args.max_chars is not None and args.max_chars < 1:
         raise ValueError("--max-chars must be >= 1")
     if args.batch_size is not None and args.batch_size < 1:
         raise ValueError("--batch-size must be >= 1")
     if args.jobs is not None and args.jobs < 1:
         raise ValueError("--jobs must be >= 1")
+    source = str(args.input).lower()
+    input_format = args.input_format or ("jsonl" if source.endswith((".jsonl", ".ndjson")) else "csv")
+    if input_format == "jsonl" and (args.no_header or args.delimiter is not None):
+        raise ValueError("--no-header and --delimiter apply to CSV input, not JSON Lines")
     opts = CsvOptions(
         input=args.input,
         output=args.output,
         fmt=args.format or ("jsonl" if str(args.output).endswith((".jsonl", ".ndjson")) else "csv"),
+        input_format=input_format,
+        header=not args.no_header,
         id_column=args.id_column,
         text_column=args.text_column,
-        delimiter=args.delimiter,
+        delimiter=delimiter(args.delimiter, source),
         encoding=args.encoding,
         label_format=args.label_format,
         probabilities=args.probabilities,
@@ -238,25 +285,52 @@ def _predict(args: argparse.Namespace) -> int:
         args.threads,
         args.batch_size,
         args.max_chars or DEFAULT_MAX_CHARS,
+        args.long_texts,
     )
-    summary = predict_csv(spec, opts, progress=None if args.quiet else Progress())
+    summary = predict_file(spec, opts, progress=None if args.quiet else Progress())
     if not args.quiet:
-        stats = summary.stats
-        target = "stdout" if args.output == "-" else args.output
-        extra = []
-        if stats.blank_lines:
-            extra.append(f"{stats.blank_lines} blank lines skipped")
-        if stats.duplicate_ids:
-            window = f" among the first {DUPLICATE_ID_WINDOW:,} ids" if stats.duplicate_window_full else ""
-            extra.append(f"{stats.duplicate_ids} duplicate ids{window}")
-        tail = f" ({'; '.join(extra)})" if extra else ""
+        _print_summary(summary, args)
+    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
+
+
+def delimiter(value: str | None, source: str = "") -> str:
+    """``--delimiter``: one character; ``tab`` or a typed ``\\t`` mean a tab (default: tab for .tsv)."""
+    if value is None:
+        return "\t" if source.endswith(".tsv") else ","
+    value = {"tab": "\t", "\\t": "\t"}.get(value.lower(), value)
+    if len(value) != 1:
+        raise ValueError(f"--delimiter must be one character, or tab (got {value!r})")
+    return value
+
+
+def _print_summary(summary: Any, args: argparse.Namespace) -> None:
+    from .csvio import DUPLICATE_ID_WINDOW
+
+    stats = summary.stats
+    target = "stdout" if args.output == "-" else args.output
+    extra = []
+    if stats.blank_lines:
+        extra.append(f"{stats.blank_lines} blank lines skipped")
+    if stats.duplicate_ids:
+        window = f" among the first {DUPLICATE_ID_WINDOW:,} ids" if stats.duplicate_window_full else ""
+        extra.append(f"{stats.duplicate_ids} duplicate ids{window}")
+    tail = f" ({'; '.join(extra)})" if extra else ""
+    print(
+        f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "
+        f"{summary.errors:,} errors{tail}; model {summary.model}/{summary.variant} on {summary.provider}; "
+        f"{summary.seconds:.2f} s ({summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s)",
+        file=sys.stderr,
+    )
+    if summary.bad_bytes:
+        guess = (
+            f"; they decode as {summary.encoding_hint}: try --encoding {summary.encoding_hint}"
+            if summary.encoding_hint
+            else "; pass the file's encoding with --encoding"
+        )
         print(
-            f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "
-            f"{summary.errors:,} errors{tail}; model {summary.model}/{summary.variant} on {summary.provider}; "
-            f"{summary.seconds:.2f} s ({summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s)",
+            f"edgeclf: {summary.bad_bytes:,} rows hold bytes that are not valid {args.encoding}{guess}",
             file=sys.stderr,
         )
-    return EXIT_ROW_ERRORS if summary.errors else EXIT_OK
 
 
 # --------------------------------------------------------------------- models / info
@@ -308,8 +382,39 @@ def _info(args: argparse.Namespace) -> int:
     b = open_bundle(args.model)
     for ref in [*b.manifest.tokenizer.files.values(), *(v.file for v in b.manifest.variants.values())]:
         b.read_verified(ref)
-    raw = json.loads((b.root / "manifest.json").read_text(encoding="utf-8"))
-    raw["_location"] = str(b.root)
-    raw["_verified"] = True
-    print(json.dumps(raw, indent=2, ensure_ascii=False))
+    if args.json:
+        raw = json.loads((b.root / "manifest.json").read_text(encoding="utf-8"))
+        raw["_location"] = str(b.root)
+        raw["_verified"] = True
+        print(json.dumps(raw, indent=2, ensure_ascii=False))
+    else:
+        print("\n".join(info_lines(b.manifest, str(b.root))))
     return EXIT_OK
+
+
+def info_lines(m: Any, location: str) -> list[str]:
+    """A bundle's manifest as a short readable summary (``edgeclf info``)."""
+    head = "multi-label, thresholds per label" if m.head.kind == "multi_label" else "one label per text"
+    out = [
+        f"{m.name}: {m.description}" if m.description else m.name,
+        f"  task       {m.task} ({head})",
+        f"  labels     {', '.join(m.labels)}",
+        f"  reads      up to {m.max_length} tokens per text (tokenizer {m.tokenizer.kind})",
+        "  variants   (size, measured accuracy)",
+    ]
+    for v in m.variants.values():
+        acc = v.metrics.get("accuracy")
+        measured = (
+            f"accuracy {acc:.4f} on {v.metrics.get('dataset', '?')}"
+            if isinstance(acc, float)
+            else "accuracy not measured"
+        )
+        default = "  (default)" if v.name == m.default_variant else ""
+        out.append(f"    {v.name:<12} {v.file.size / 2**20:7.1f} MiB  {measured}{default}")
+    prefs = ", ".join(f"{p}: {v}" for p, v in m.provider_variants.items())
+    out.append(f"  providers  {prefs or 'the default variant everywhere'} (--provider auto picks)")
+    for source in [*m.model_card.get("training_data", []), *m.model_card.get("vocabulary", [])]:
+        if isinstance(source, dict) and source.get("terms"):
+            out.append(f"  terms      {source.get('name', source.get('id', '?'))}: {source['terms']}")
+    out.append(f"  location   {location} (verified; --json prints the whole manifest)")
+    return out

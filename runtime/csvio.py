@@ -1,6 +1,6 @@
-"""Streaming CSV in, one result per row out, written atomically.
+"""Reading CSV input: opening it, the header (or none), and records, for one parse or per chunk.
 
-The promise: every data row of the input yields exactly one output row, in
+The promise of ``edgeclf predict``: every data row of the input yields exactly one output row, in
 input order, with its id; a row that cannot be classified gets an output row
 with an empty label and the reason in the ``error`` column. Problems that
 make the whole file unusable (no header, no text column, undecodable
@@ -27,7 +27,12 @@ import os
 import sys
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
+
+from .chunking import open_at_end
+from .texts import InputFileError, text_error
+
+__all__ = ["InputFileError", "Layout", "ReadStats", "Record", "Row", "read_rows"]
 
 #: One CSV field may hold this many characters (a whole unterminated-quote
 #: file must not become one field that eats all memory).
@@ -37,10 +42,6 @@ DEFAULT_MAX_FIELD_CHARS = 64 * 1024 * 1024
 #: memory stays flat for any number of rows (1M ids would take ~100 MB): past
 #: this many, ids are still checked against the remembered ones, not added.
 DUPLICATE_ID_WINDOW = 100_000
-
-
-class InputFileError(ValueError):
-    """The input file as a whole cannot be read (exit code 2)."""
 
 
 @dataclass
@@ -144,6 +145,23 @@ class Layout:
     delimiter: str = ","
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS
 
+    @property
+    def has_ids(self) -> bool:
+        return self.id_idx is not None
+
+    def parse(self, text: str, last: bool) -> Parsed:
+        """The records of one chunk of the input (whole records, from a record boundary)."""
+        record: list[str] = []
+        final: list[str] = []
+        reader = csv_reader(io.StringIO(text, newline=""), record, self.delimiter, self.max_field_chars)
+        stats = ReadStats()
+        try:
+            records = list(parse_records(reader, record, self, stats, final))
+        except RecordError as exc:
+            return Parsed([], 0, 0, False, exc)
+        open_end = not last and open_at_end("".join(final), self.delimiter)
+        return Parsed(records, reader.line_num, stats.blank_lines, open_end)
+
 
 class RecordError(Exception):
     """csv cannot go on (a field over the limit): line and rows counted from the parse start."""
@@ -173,8 +191,13 @@ def read_header(
     id_required: bool = False,
     delimiter: str = ",",
     max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+    header_row: bool = True,
 ) -> Layout:
-    """Read the header row (blank lines before it are skipped); a bad header is an InputFileError."""
+    """Read the header row (blank lines before it are skipped); a bad header is an InputFileError.
+
+    ``header_row=False``: the file has none; the first record only tells how
+    many columns rows have (see :func:`headerless`).
+    """
     try:
         header = next(reader, None)
         while header == []:
@@ -184,13 +207,15 @@ def read_header(
         raise InputFileError(f"{name}: cannot parse the header: {_csv_error(exc, max_field_chars)}") from None
     except UnicodeDecodeError as exc:
         raise InputFileError(f"{name}: cannot decode: {exc}") from None
+    if not header_row:
+        return headerless(len(header or [""]), name, id_column, text_column, delimiter, max_field_chars)
     if header is None:
         raise InputFileError(f"{name}: empty file (expected a header row with a {text_column!r} column)")
     header = [h.strip() for h in header]
     if text_column not in header:
         raise InputFileError(
             f"{name}: no {text_column!r} column in the header (columns: {', '.join(map(repr, header))}); "
-            "choose one with --text-column"
+            f"choose one with --text-column{_delimiter_hint(header, delimiter)}"
         )
     id_idx: int | None = None
     if id_column is not None and id_column in header:
@@ -205,10 +230,67 @@ def read_header(
     )
 
 
-#: One parsed record: (number, first_line, last_line, id, text, reason). Numbers count from the
-#: start of the parse; id is None when it is the row number; reason (why the row is an error)
-#: may hold "{where}", see :func:`locate`.
-Record = tuple[int, int, int, "str | None", "str | None", "str | None"]
+def _delimiter_hint(header: list[str], delimiter: str) -> str:
+    """When a one-column header holds another usual delimiter: suggest --delimiter."""
+    if len(header) != 1:
+        return ""
+    for sep, flag in ((";", "';'"), ("\t", "tab"), ("|", "'|'")):
+        if sep != delimiter and sep in header[0]:
+            return f"; the header is one column containing {sep!r}: is the delimiter {flag}? try --delimiter {flag}"
+    return ""
+
+
+def headerless(
+    width: int,
+    name: str,
+    id_column: str | None,
+    text_column: str | None,
+    delimiter: str = ",",
+    max_field_chars: int = DEFAULT_MAX_FIELD_CHARS,
+) -> Layout:
+    """The layout of a file without a header, whose rows have ``width`` fields.
+
+    The text is the last column and the id the first when there are two or
+    more; ``text_column`` / ``id_column`` choose others by 1-based number.
+    """
+
+    def column(value: str, flag: str) -> int:
+        if not value.isdigit() or not 1 <= int(value) <= width:
+            raise InputFileError(
+                f"{name}: {flag} {value!r}: without a header, columns are numbers from 1 to {width} "
+                f"(the first row has {width} field{'s' if width != 1 else ''})"
+            )
+        return int(value) - 1
+
+    text_idx = width - 1 if text_column in (None, "text") else column(text_column, "--text-column")
+    if id_column not in (None, "id"):
+        id_idx: int | None = column(id_column, "--id-column")
+    else:
+        id_idx = 0 if width >= 2 and text_idx != 0 else None
+    return Layout(name, f"column {text_idx + 1}", text_idx, id_idx, width, delimiter, max_field_chars)
+
+
+class Record(NamedTuple):
+    """One parsed record. Numbers count from the start of the parse; ``id`` is None when it is the
+    row number; ``reason`` (why the row is an error) may hold "{where}", see :func:`locate`."""
+
+    number: int
+    first_line: int
+    last_line: int
+    id: str | None
+    text: object
+    reason: str | None
+
+
+class Parsed(NamedTuple):
+    """What one chunk held: its records, lines, blank lines; whether it ended inside a quoted field
+    (``open_end``: parse it again joined to the next chunk); a fatal :class:`RecordError`."""
+
+    records: list[Record]
+    lines: int
+    blank: int
+    open_end: bool = False
+    fatal: RecordError | None = None
 
 
 def parse_records(
@@ -217,16 +299,14 @@ def parse_records(
     layout: Layout,
     stats: ReadStats,
     last: list[str] | None = None,
-    **limits: Any,
 ) -> Iterator[Record]:
     """The data rows after the header, numbered from the parse start.
 
-    ``limits`` go to :func:`edgeclf.pipeline.text_error` (``max_chars``,
-    ``limit_name``). ``last``, when given, ends up holding the raw lines of
-    the last record (to tell whether a chunk ended inside a quoted field).
+    A row whose structure is wrong (quoting, field count) carries the reason;
+    the text of the others is checked by the caller (:func:`edgeclf.texts.text_error`).
+    ``last``, when given, ends up holding the raw lines of the last record (to
+    tell whether a chunk ended inside a quoted field).
     """
-    from .pipeline import text_error
-
     number = 0
     last_line = reader.line_num
     line0 = last_line
@@ -279,18 +359,18 @@ def parse_records(
             )
         else:
             text = fields[text_idx]
-            why = text_error(text, **limits)
-            if why is not None:
-                reason, text = ": " + why, None
-                if why.startswith("invalid bytes"):
-                    reason += f" in {layout.text_column!r}"
-        yield number, first_line - line0, last_line - line0, rid, text, reason
+        yield Record(number, first_line - line0, last_line - line0, rid, text, reason)
 
 
 def locate(number: int, first_line: int, last_line: int, reason: str) -> str:
     """The error message of a row: ``row N (line L)`` or ``row N (lines A-B)`` and the reason."""
     where = f"line {last_line}" if first_line == last_line else f"lines {first_line}-{last_line}"
     return f"row {number} ({where})" + reason.replace("{where}", where)
+
+
+def text_reason(why: str, column: str) -> str:
+    """A row's reason from :func:`edgeclf.texts.text_error`'s, naming the column for invalid bytes."""
+    return f": {why} in {column!r}" if why.startswith("invalid bytes") else f": {why}"
 
 
 def read_rows(
@@ -329,6 +409,9 @@ def read_rows(
             stats.rows = number
             if dup is not None and rid is not None:
                 dup.add(rid)
+            why = text_error(text) if reason is None else None
+            if why is not None:
+                reason, text = text_reason(why, layout.text_column), None
             error = reason and locate(number, first + off, last + off, reason)
             yield Row(number, last + off, str(number) if rid is None else rid, text, error, first + off)
     except RecordError as exc:
@@ -359,9 +442,3 @@ def _csv_error(exc: csv.Error, max_field_chars: int) -> str:
             "(an unterminated quote that swallowed the rest of the file?)"
         )
     return str(exc)
-
-
-# the writing side lives in edgeclf.output; kept importable from here
-from .output import AtomicOutput, ResultWriter  # noqa: E402
-
-__all__ = ["AtomicOutput", "InputFileError", "ResultWriter", "Row", "read_rows"]

@@ -1,4 +1,5 @@
-"""Output: one result row per input row, written atomically (CSV or JSON Lines)."""
+"""Writing: every file edgeclf writes appears atomically (:class:`AtomicOutput`), and result rows
+are written as CSV or JSON Lines (:class:`ResultWriter`)."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from .csvio import InputFileError
+from .texts import LABEL_SEPARATOR, InputFileError, Prediction
 
 
 class AtomicOutput:
@@ -99,6 +100,12 @@ class AtomicOutput:
                     os.unlink(self._tmp)
 
 
+def write_atomic(path: str | os.PathLike[str], text: str) -> None:
+    """Write ``text`` (UTF-8) to ``path`` through :class:`AtomicOutput`: the whole file or none."""
+    with AtomicOutput(path) as fh:
+        fh.write(text)
+
+
 def _umask() -> int:
     mask = os.umask(0)
     os.umask(mask)
@@ -113,7 +120,12 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 class ResultWriter:
-    """Writes ``id,label,score,error`` rows as CSV, or the same as JSON Lines."""
+    """Writes ``id,label,score[,p_<label>...],error`` rows as CSV, or the same as JSON Lines.
+
+    ``label_format="id"`` writes label indexes instead of names. A multi-label
+    head's labels are one CSV cell joined by ``|`` (empty when none) and a
+    JSON list.
+    """
 
     def __init__(
         self,
@@ -123,6 +135,8 @@ class ResultWriter:
         labels: Sequence[str] = (),
         probabilities: bool = False,
         header: bool = True,
+        label_format: str = "name",
+        multi_label: bool = False,
     ) -> None:
         if fmt not in ("csv", "jsonl"):
             raise ValueError("format must be 'csv' or 'jsonl'")
@@ -130,6 +144,8 @@ class ResultWriter:
         self.fmt = fmt
         self.labels = list(labels)
         self.probabilities = probabilities
+        self.ids = label_format == "id"
+        self.multi = multi_label
         if fmt == "csv":
             self._csv = csv.writer(fh, lineterminator="\n")
             columns = ["id", "label", "score"]
@@ -138,31 +154,29 @@ class ResultWriter:
             if header:
                 self._csv.writerow([*columns, "error"])
 
-    def write(
-        self,
-        rid: str,
-        label: str | int | None,
-        score: float | None,
-        probs: Sequence[float] | None,
-        error: str | None,
-    ) -> None:
+    def _label(self, pred: Prediction) -> Any:
+        values: tuple[Any, ...] = pred.label_ids if self.ids else pred.labels
+        if self.fmt == "jsonl":
+            return list(values) if self.multi else values[0]
+        return LABEL_SEPARATOR.join(map(str, values))
+
+    def write(self, rid: str, pred: Prediction) -> None:
+        """One output row: ``pred``'s label(s) and score, or its error."""
+        ok = pred.error is None
+        probs = pred.probabilities
         if self.fmt == "csv":
-            row: list[Any] = [rid, "" if label is None else label, "" if score is None else f"{score:.6f}"]
+            row: list[Any] = [rid, self._label(pred) if ok else "", f"{pred.score:.6f}" if ok else ""]
             if self.probabilities:
-                row += [f"{p:.6f}" for p in probs] if probs is not None else [""] * len(self.labels)
-            row.append(error or "")
+                row += [f"{p:.6f}" for p in probs.values()] if probs is not None else [""] * len(self.labels)
+            row.append(pred.error or "")
             self._csv.writerow(row)
-        else:
-            obj: dict[str, Any] = {
-                "id": rid,
-                "label": label,
-                "score": None if score is None else round(score, 6),
-            }
-            if self.probabilities:
-                obj["probabilities"] = (
-                    None
-                    if probs is None
-                    else {lab: round(float(p), 6) for lab, p in zip(self.labels, probs, strict=True)}
-                )
-            obj["error"] = error
-            self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            return
+        obj: dict[str, Any] = {
+            "id": rid,
+            "label": self._label(pred) if ok else None,
+            "score": round(pred.score, 6) if ok else None,
+        }
+        if self.probabilities:
+            obj["probabilities"] = None if probs is None else {k: round(p, 6) for k, p in probs.items()}
+        obj["error"] = pred.error
+        self.fh.write(json.dumps(obj, ensure_ascii=False) + "\n")

@@ -1,23 +1,26 @@
-"""Worker processes of the row pipeline (``edgeclf predict --jobs N``).
+"""A generic ordered process map: ``fn(item)`` for a stream of items, results in input order.
 
-The main process owns the file and the output; each worker runs one
-:class:`edgeclf.pipeline.ChunkWorker` (set up once by :func:`init`, loading
-its own session on the first chunk) and answers :func:`run_chunk` calls.
+As fastembed's ``ParallelWorkerPool.ordered_map``: at most ``depth`` items are
+in flight, so memory stays flat for any stream length. :class:`Pool` runs
+``fn`` in worker processes (or in this process when ``jobs == 1``: the same
+code path, no workers). ``fn`` is handed to each worker once, when it
+starts, and keeps its state there (a loaded model) between items.
+
 Workers ignore Ctrl-C (the main process handles it and shuts the pool down)
 and exit on their own when the main process dies without shutting them down
-(SIGKILL, the OOM killer): see :func:`exit_with_parent`.
+(SIGKILL, the OOM killer): see :func:`exit_with_parent`. Nothing here knows
+what the items are.
 """
 
 from __future__ import annotations
 
 import os
 import time
-from typing import TYPE_CHECKING, Any
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
-if TYPE_CHECKING:
-    from .pipeline import ChunkResult, ChunkWorker
-
-_WORKER: ChunkWorker | None = None
+_FN: Callable[[Any], Any] | None = None
 
 
 def default_jobs() -> int:
@@ -42,14 +45,14 @@ def mp_context() -> Any:
     return multiprocessing.get_context(method if method in methods else "spawn")
 
 
-def init(worker: ChunkWorker) -> None:
-    """Pool initializer: keep ``worker`` for :func:`run_chunk`, ignore SIGINT, watch the parent."""
+def init(fn: Callable[[Any], Any]) -> None:
+    """Worker initializer: keep ``fn`` for :func:`call`, ignore SIGINT, watch the parent."""
     import signal
     import threading
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the main process's to handle
-    global _WORKER
-    _WORKER = worker
+    global _FN
+    _FN = fn
     watch = threading.Thread(target=exit_with_parent, args=(os.getppid(),), name="edgeclf-parent-watch")
     watch.daemon = True
     watch.start()
@@ -68,6 +71,67 @@ def exit_with_parent(parent: int, interval: float = 0.5) -> None:
     os._exit(1)
 
 
-def run_chunk(data: bytes | str, last: bool) -> ChunkResult:
-    assert _WORKER is not None, "run_chunk outside a worker set up by init()"
-    return _WORKER(data, last)
+def call(item: Any) -> Any:
+    assert _FN is not None, "call() outside a worker set up by init()"
+    return _FN(item)
+
+
+class _Inline:
+    """A future computed in this process when its result is asked for (``jobs == 1``)."""
+
+    def __init__(self, fn: Callable[[Any], Any], item: Any) -> None:
+        self.fn, self.item = fn, item
+
+    def result(self) -> Any:
+        return self.fn(self.item)
+
+    def cancel(self) -> bool:
+        return True
+
+
+class Pool:
+    """``fn`` in ``jobs`` worker processes (multiprocessing ``context``), or here when ``jobs == 1``."""
+
+    def __init__(self, fn: Callable[[Any], Any], jobs: int = 1, context: Any = None) -> None:
+        self.fn = fn
+        self.jobs = jobs
+        self._pool: Any = None
+        if jobs > 1:
+            from concurrent.futures import ProcessPoolExecutor
+
+            self._pool = ProcessPoolExecutor(
+                jobs, mp_context=context or mp_context(), initializer=init, initargs=(fn,)
+            )
+
+    def submit(self, item: Any) -> Any:
+        """A future of ``fn(item)`` (``.result()``, ``.cancel()``)."""
+        return _Inline(self.fn, item) if self._pool is None else self._pool.submit(call, item)
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def __enter__(self) -> Pool:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def ordered_map(pool: Pool, items: Iterable[Any], depth: int) -> Iterator[tuple[Any, Any]]:
+    """``(item, fn(item))`` for every item, in input order, at most ``depth`` items in flight."""
+    it = iter(items)
+    queue: deque = deque()
+
+    def fill() -> None:
+        for item in it:
+            queue.append((item, pool.submit(item)))
+            if len(queue) >= depth:
+                return
+
+    fill()
+    while queue:
+        item, future = queue.popleft()
+        result = future.result()
+        fill()
+        yield item, result

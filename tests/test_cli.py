@@ -160,7 +160,7 @@ def test_models_and_info():
     assert r.returncode == 0 and b"keras-imdb" in r.stdout and b"0.87" in r.stdout
     r = run_cli("models", "--json")
     assert json.loads(r.stdout)[0]["variants"]["int8"]["n"] == 25_000
-    r = run_cli("info", "keras-imdb")
+    r = run_cli("info", "keras-imdb", "--json")
     assert r.returncode == 0 and json.loads(r.stdout)["_verified"] is True
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from edgeclf import load
+from edgeclf import load, workers
 from edgeclf.chunking import cut_chunks, open_at_end
-from edgeclf.pipeline import classify_texts, text_error
+from edgeclf.texts import classify_texts, text_error
 
 from . import hostile
 
@@ -38,11 +38,19 @@ def test_text_error_reasons() -> None:
 def test_classify_texts_keeps_order_and_answers_bad_texts_in_place() -> None:
     clf = load("keras-imdb")
     texts = ["a wonderful, moving film", None, "", "dreadful, boring, a waste of time"]
-    probs, errors = classify_texts(clf, texts)
-    assert errors == [None, "no text", "empty text", None]
-    assert np.isnan(probs[1]).all() and np.isnan(probs[2]).all()
-    assert probs[0].argmax() == 1 and probs[3].argmax() == 0
-    np.testing.assert_allclose(probs[[0, 3]], clf.predict_proba([texts[0], texts[3]]))
+    results = classify_texts(clf, texts)
+    assert [r.error for r in results] == [None, "no text", "empty text", None]
+    assert results[1].label is results[1].score is results[1].probabilities is None
+    assert results[0].label == "positive" and results[3].label == "negative"
+    probs = np.array([list(results[i].probabilities.values()) for i in (0, 3)])
+    np.testing.assert_allclose(probs, clf.predict_proba([texts[0], texts[3]]))
+
+
+def test_ordered_map_keeps_input_order_in_and_out_of_process() -> None:
+    for jobs in (1, 2):
+        with workers.Pool(abs, jobs) as pool:
+            got = list(workers.ordered_map(pool, range(-60, 0), depth=4))
+        assert got == [(i, -i) for i in range(-60, 0)]
 
 
 def _oracle_open(record: str) -> bool:

@@ -46,8 +46,8 @@ def _rss_run(case: hostile.Case, workdir: Path) -> hostile.Outcome:
 def test_memory_stays_flat_with_row_count(tmp_path: Path) -> None:
     """Peak RSS of the predict subprocess: 1,000,000 rows vs 10,000 rows.
 
-    Before the duplicate-id window, 1M rows peaked ~95 MB above 10k rows
-    (every id kept in a set); now the growth is the bounded window (~11 MB).
+    Duplicate ids are tracked in a bounded window, so 1M rows may grow RSS by
+    that window (~11 MB), not by a set of every id.
     About 20-40 s on 2 cores, so not behind the ``slow`` marker.
     """
     base = _rss_run(hostile.many_rows_case(10_000), tmp_path / "base")
@@ -86,10 +86,10 @@ def test_output_to_a_fifo_goes_through_it(tmp_path: Path) -> None:
 
 def test_device_paths_are_written_through_and_dev_shm_stays_atomic() -> None:
     """No test writes /dev/null (as root, a regression would replace it); the decision is checked."""
-    special = {p: csvio.AtomicOutput(p).special for p in ("/dev/null", "/dev/stdout", "/proc/self/fd/1")}
+    special = {p: output.AtomicOutput(p).special for p in ("/dev/null", "/dev/stdout", "/proc/self/fd/1")}
     assert special == {"/dev/null": True, "/dev/stdout": True, "/proc/self/fd/1": True}
-    assert not csvio.AtomicOutput("/dev/shm/out.csv").special
-    assert not csvio.AtomicOutput("out.csv").special
+    assert not output.AtomicOutput("/dev/shm/out.csv").special
+    assert not output.AtomicOutput("out.csv").special
 
 
 def test_unwritable_output_directory_is_a_usage_error(

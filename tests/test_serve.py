@@ -108,7 +108,10 @@ def test_empty_texts_are_reported_in_place_like_predict_rows(server, checkers):
     assert status == 200
     preds = body["predictions"]
     assert [p["label"] for p in preds[1:3]] == [None, None]
-    assert preds[1]["error"] == "text 1: empty text" and preds[2]["error"] == "text 2: empty text"
+    assert (
+        preds[1]["error"] == "text 1 (0-based index): empty text"
+        and preds[2]["error"] == "text 2 (0-based index): empty text"
+    )
     ref = checkers["keras-imdb"]
     assert (
         ref.check([0], 200, json.dumps({"model": "keras-imdb", "predictions": [preds[0]]}).encode()) is None
@@ -121,7 +124,7 @@ def test_empty_texts_are_reported_in_place_like_predict_rows(server, checkers):
     assert body["predictions"][1] == {
         "label": None,
         "score": None,
-        "error": "text 1: invalid bytes for the input encoding",
+        "error": "text 1 (0-based index): invalid bytes for the input encoding",
     }
     status, _, body = predict(server.port, {"texts": []})
     assert status == 200 and body["predictions"] == []
@@ -169,13 +172,13 @@ BAD = [
     ("no texts", b'{"text": ["a"]}', 422, "unknown field 'text'"),
     ("texts missing", b"{}", 422, "'texts' is required"),
     ("texts a string", b'{"texts": "a good film"}', 422, "'texts' must be a list of strings, got string"),
-    ("a number among texts", b'{"texts": ["ok", 3]}', 422, "text 1: expected a string, got int"),
-    ("null among texts", b'{"texts": ["ok", null]}', 422, "text 1: no text"),
+    ("a number among texts", b'{"texts": ["ok", 3]}', 422, "text 1 (0-based index): expected a string, got int"),
+    ("null among texts", b'{"texts": ["ok", null]}', 422, "text 1 (0-based index): no text"),
     ("model a number", b'{"texts": ["ok"], "model": 3}', 422, "'model' must be a string"),
     ("probabilities a string", b'{"texts": ["ok"], "probabilities": "yes"}', 422, "true or false"),
     ("unknown model", b'{"texts": ["ok"], "model": "gpt-5"}', 404, "unknown model 'gpt-5'"),
     ("too many texts", json.dumps({"texts": ["ok"] * 17}).encode(), 413, "limit of 16 (--max-texts)"),
-    ("a text too long", json.dumps({"texts": ["ok", "x" * 20001]}).encode(), 413, "text 1: text has 20,001 characters, over --max-chars 20,000"),
+    ("a text too long", json.dumps({"texts": ["ok", "x" * 20001]}).encode(), 413, "text 1 (0-based index): text has 20,001 characters, over --max-chars 20,000"),
     ("body over the limit", json.dumps({"texts": ["y" * 70000]}).encode(), 413, "limit of 65,536 bytes (--max-body-bytes)"),
 ]  # fmt: skip
 

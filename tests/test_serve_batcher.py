@@ -54,7 +54,7 @@ def test_a_failing_run_fails_its_requests_only_and_the_worker_lives_on(clf):
     b = Batcher(clf.predict_proba, max_batch=64, max_wait_s=0.0)
     try:
         bad = b.submit(["fine", 42])  # the classifier's own InputError
-        with pytest.raises(edgeclf.InputError, match="expected str"):
+        with pytest.raises(edgeclf.InputError, match="expected a string"):
             bad.result(30)
         assert b.submit(["still working"]).result(30).shape == (1, 2)
     finally:

@@ -167,6 +167,28 @@ def test_directory_bundle_is_shipped_and_verified_on_the_executors(spark, tmp_pa
         lazy.collect()
 
 
+def test_a_multi_label_model_joins_its_labels(spark, tmp_path):
+    pytest.importorskip("onnx", reason="builds its model with onnx (pip install 'edgeclf[export]')")
+    from .multilabel_bundle import build_bundle, expected
+
+    model = build_bundle(tmp_path / "genres")
+    texts = ["A car chase and an explosion.", "Funny, then tears.", "A quiet evening.", ""]
+    df = spark.createDataFrame([(str(i), t) for i, t in enumerate(texts)], "id string, text string")
+    got = predict(df, str(model), probabilities=True).orderBy("id").collect()
+    assert [r.label for r in got[:3]] == ["|".join(expected(t)) for t in texts[:3]]
+    assert got[1].label == "comedy|drama" and got[2].label == "" and got[3].error == "empty text"
+    assert got[0].score == max(got[0].probabilities.values())
+
+
+def test_long_texts_reaches_the_executors_classifier(spark):
+    df = spark.createDataFrame([("1", "A fine film.")], "id string, text string")
+    with pytest.raises(ValueError, match="long_texts must be one of truncate, windows"):
+        predict(df, long_texts="pieces")
+    # keras-imdb reads a fixed window: the executor's load refuses windows, so the option got there
+    with pytest.raises(Exception, match="needs a transformer bundle"):
+        predict(df, "keras-imdb", long_texts="windows").collect()
+
+
 def test_bad_arguments_fail_on_the_driver(spark):
     df = spark.createDataFrame([("1", "fine", 3)], "id string, text string, n int")
     with pytest.raises(ValueError, match="no 'body' column"):

@@ -4,7 +4,8 @@
     scored = predict(spark.read.parquet("posts/"), model="albert-zh-rumor", text_col="text")
     scored.write.parquet("scored/")
 
-Adds ``label`` (string), ``score`` (double: the probability of ``label``),
+Adds ``label`` (string; a multi-label model's labels joined by ``|``),
+``score`` (double: the highest probability),
 optionally ``probabilities`` (map label -> probability) and ``error``
 (string) to every row. A row that cannot be classified (null, empty or
 whitespace-only text, a text over ``max_chars``) keeps a null label and score
@@ -50,12 +51,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import bundle as _bundle
-from ..classifier import DEFAULT_MAX_CHARS
+from ..texts import DEFAULT_MAX_CHARS, LONG_TEXTS, classify_texts, text_error
+
+__all__ = ["predict", "text_error", "worker_stats"]
 
 EXTRA_HINT = "pip install 'edgeclf[spark]'"
 OUTPUT_COLUMNS = ("label", "score", "probabilities", "error")
-#: ONNX batch for fixed-width bundles (Keras), as `edgeclf predict` uses: big batches only amortise overhead
-FIXED_WIDTH_BATCH = 256
 
 
 def require() -> Any:
@@ -74,11 +75,6 @@ def require() -> Any:
     return pyspark
 
 
-# ----------------------------------------------------------------- row errors
-
-# the reasons `edgeclf predict` and `edgeclf serve` give, from the one row pipeline
-from ..pipeline import classify_texts, text_error  # noqa: E402, F401
-
 # ----------------------------------------------------------------- executor side
 
 
@@ -92,8 +88,9 @@ class _Spec:
     variant: str | None
     threads: int | None
     providers: str
-    batch_size: int
+    batch_size: int | None  # None: the classifier's default for the bundle
     max_chars: int
+    long_texts: str | None  # None: the bundle's choice
     text_col: str
     keep: tuple[str, ...] | None  # input columns to return (None: all)
     probabilities: bool
@@ -120,7 +117,7 @@ def _classifier(spec: _Spec) -> Any:
 
     root = _bundle_root(spec)
     key = (str(root), spec.manifest_sha256, spec.variant, spec.threads, spec.providers)
-    key += (spec.batch_size, spec.max_chars)
+    key += (spec.batch_size, spec.max_chars, spec.long_texts)
     clf = _CLASSIFIERS.get(key)
     if clf is not None:
         return clf
@@ -144,6 +141,7 @@ def _classifier(spec: _Spec) -> Any:
         threads=spec.threads,
         batch_size=spec.batch_size,
         max_chars=spec.max_chars,
+        long_texts=spec.long_texts,
     )
     _CLASSIFIERS[key] = clf
     if spec.stats is not None:
@@ -163,22 +161,13 @@ def _score_batches(batches: Any, spec: _Spec) -> Any:
             clf = _classifier(spec)
         texts = pdf[spec.text_col].tolist()
         n = len(texts)
-        p, errors = classify_texts(clf, texts, spec.max_chars)
-        labels: list[str | None] = [None] * n
-        scores = np.full(n, np.nan)
-        probs: list[dict[str, float] | None] = [None] * n
-        names = clf.labels
-        for i in range(n):
-            if errors[i] is None:
-                j = int(p[i].argmax())
-                labels[i] = names[j]
-                scores[i] = float(p[i, j])
-                if spec.probabilities:
-                    probs[i] = {names[m]: float(v) for m, v in enumerate(p[i])}
+        results = classify_texts(clf, texts, max_chars=spec.max_chars)
+        errors = [r.error for r in results]
+        scores = np.array([np.nan if r.score is None else r.score for r in results], dtype=np.float64)
         out = pdf if spec.keep is None else pdf[list(spec.keep)]
-        out = out.assign(label=labels, score=scores)
+        out = out.assign(label=[r.label for r in results], score=scores)
         if spec.probabilities:
-            out = out.assign(probabilities=probs)
+            out = out.assign(probabilities=[r.probabilities for r in results])
         out = out.assign(error=errors)
         if spec.stats is not None:
             took = time.perf_counter() - started
@@ -227,6 +216,22 @@ def worker_stats(spark: Any) -> Any:
     return spark.sparkContext.accumulator({}, _stats_param())
 
 
+def _check_args(schema: Any, text_col: str, id_col: str | None, **numbers: int | None) -> None:
+    """Refuse bad columns and numbers on the driver, before any task runs."""
+    from pyspark.sql import types as T
+
+    names = schema.fieldNames()
+    if text_col not in names:
+        raise ValueError(f"no {text_col!r} column in the DataFrame (columns: {', '.join(map(repr, names))})")
+    if not isinstance(schema[text_col].dataType, T.StringType):
+        raise ValueError(f"column {text_col!r} is {schema[text_col].dataType.simpleString()}, not string")
+    if id_col is not None and id_col not in names:
+        raise ValueError(f"no {id_col!r} column in the DataFrame (columns: {', '.join(map(repr, names))})")
+    for name, value in numbers.items():
+        if value is not None and value < 1:
+            raise ValueError(f"{name} must be >= 1")
+
+
 def predict(
     df: Any,
     model: str | os.PathLike[str] = "keras-imdb",
@@ -238,6 +243,7 @@ def predict(
     batch_size: int | None = None,
     threads: int | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
+    long_texts: str | None = None,
     providers: str = "cpu",
     ship: bool = True,
     arrow_batch_rows: int | None = None,
@@ -252,29 +258,15 @@ def predict(
     results (the text is not sent back from Python); None keeps every column.
     ``threads``: onnxruntime intra-op threads per Python worker (default
     ``spark.task.cpus``, normally 1). ``batch_size``: texts per ONNX run
-    (default 256 for fixed-width bundles, 64 otherwise). ``arrow_batch_rows``:
-    sets ``spark.sql.execution.arrow.maxRecordsPerBatch`` on the session (it
+    (default: the classifier's for the bundle, 256 for fixed-width bundles, 64
+    otherwise). ``arrow_batch_rows``: sets ``spark.sql.execution.arrow.maxRecordsPerBatch`` on the session (it
     applies to every Arrow exchange of the session; None leaves it alone).
-    ``stats``: a :func:`worker_stats` accumulator.
+    ``long_texts``: ``"truncate"`` or ``"windows"`` (default: the bundle's
+    choice), as :func:`edgeclf.load`. ``stats``: a :func:`worker_stats` accumulator.
     """
     require()
-    from pyspark.sql import types as T
-
     spark = df.sparkSession
-    schema = df.schema
-    names = schema.fieldNames()
-    if text_col not in names:
-        raise ValueError(f"no {text_col!r} column in the DataFrame (columns: {', '.join(map(repr, names))})")
-    if not isinstance(schema[text_col].dataType, T.StringType):
-        raise ValueError(f"column {text_col!r} is {schema[text_col].dataType.simpleString()}, not string")
-    if id_col is not None and id_col not in names:
-        raise ValueError(f"no {id_col!r} column in the DataFrame (columns: {', '.join(map(repr, names))})")
-    if max_chars < 1:
-        raise ValueError("max_chars must be >= 1")
-    if threads is not None and threads < 1:
-        raise ValueError("threads must be >= 1")
-    if batch_size is not None and batch_size < 1:
-        raise ValueError("batch_size must be >= 1")
+    _check_args(df.schema, text_col, id_col, max_chars=max_chars, threads=threads, batch_size=batch_size)
     keep = None
     if id_col is not None:
         df = df.select(*dict.fromkeys([id_col, text_col]))
@@ -290,18 +282,12 @@ def predict(
     manifest_bytes = (root / _bundle.MANIFEST).read_bytes()
     manifest = _bundle.read_manifest(root)
     manifest.variant(variant)  # an unknown variant fails here, on the driver, not in every task
+    if long_texts not in (None, *LONG_TEXTS):
+        raise ValueError(f"long_texts must be one of {', '.join(LONG_TEXTS)} (or None), not {long_texts!r}")
     sc = spark.sparkContext
-    if root.parent == _bundle.embedded_root() and os.fspath(model) == root.name:
-        where, source = "embedded", root.name
-    elif ship:
-        sc.addFile(str(root.resolve()), recursive=True)
-        where, source = "files", root.resolve().name
-    else:
-        where, source = "path", str(root.resolve())
+    where, source = _ship(sc, model, root, ship)
     if threads is None:
         threads = int(sc.getConf().get("spark.task.cpus", "1"))
-    if batch_size is None:
-        batch_size = FIXED_WIDTH_BATCH if manifest.padding == "max_length" else 64
     if arrow_batch_rows is not None:
         if arrow_batch_rows < 1:
             raise ValueError("arrow_batch_rows must be >= 1")
@@ -316,14 +302,32 @@ def predict(
         providers=providers,
         batch_size=batch_size,
         max_chars=max_chars,
+        long_texts=long_texts,
         text_col=text_col,
         keep=keep,
         probabilities=probabilities,
         stats=stats,
     )
+    return df.mapInPandas(partial(_score_batches, spec=spec), _schema(df, keep, probabilities))
+
+
+def _ship(sc: Any, model: str | os.PathLike[str], root: Path, ship: bool) -> tuple[str, str]:
+    """Where executors find the bundle: the installed package, SparkContext.addFile, or a shared path."""
+    if root.parent == _bundle.embedded_root() and os.fspath(model) == root.name:
+        return "embedded", root.name
+    if ship:
+        sc.addFile(str(root.resolve()), recursive=True)
+        return "files", root.resolve().name
+    return "path", str(root.resolve())
+
+
+def _schema(df: Any, keep: tuple[str, ...] | None, probabilities: bool) -> Any:
+    """The output schema: the kept input columns, label, score, [probabilities,] error."""
+    from pyspark.sql import types as T
+
     kept = [f for f in df.schema.fields if keep is None or f.name in keep]
     fields = [*kept, T.StructField("label", T.StringType()), T.StructField("score", T.DoubleType())]
     if probabilities:
         fields.append(T.StructField("probabilities", T.MapType(T.StringType(), T.DoubleType())))
     fields.append(T.StructField("error", T.StringType()))
-    return df.mapInPandas(partial(_score_batches, spec=spec), T.StructType(fields))
+    return T.StructType(fields)

@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ..classifier import DEFAULT_MAX_CHARS
+from ..texts import DEFAULT_MAX_CHARS, LONG_TEXTS
 from .spark import predict, require
 
 EXIT_OK, EXIT_ROW_ERRORS, EXIT_USAGE = 0, 1, 2
@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--encoding", default="utf-8", help="CSV encoding (default: utf-8)")
     p.add_argument("--probabilities", action="store_true", help="add a probabilities map column")
     p.add_argument("--max-chars", type=int, default=DEFAULT_MAX_CHARS, help="longer texts become error rows")
+    p.add_argument(
+        "--long-texts",
+        choices=LONG_TEXTS,
+        default=None,
+        help="texts longer than the model reads: truncate or windows (default: the bundle's choice)",
+    )
     p.add_argument("--master", default=None, help="Spark master (default: spark-submit's, else local[*])")
     p.add_argument(
         "--threads",
@@ -181,6 +187,7 @@ def run(args: argparse.Namespace, stats: Any = None) -> int:
         batch_size=args.batch_size,
         threads=args.threads,
         max_chars=args.max_chars,
+        long_texts=args.long_texts,
         arrow_batch_rows=args.arrow_batch_rows,
         stats=stats,
     )

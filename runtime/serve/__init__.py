@@ -16,12 +16,13 @@ from __future__ import annotations
 import argparse
 import sys
 
+from ..texts import DEFAULT_MAX_CHARS, LONG_TEXTS
+
 EXTRA_HINT = "edgeclf serve needs: pip install 'edgeclf[serve]'"
 
 DEFAULT_PORT = 8080
 DEFAULT_MAX_BODY_BYTES = 1024 * 1024
 DEFAULT_MAX_TEXTS = 256
-DEFAULT_MAX_CHARS = 100_000
 DEFAULT_MAX_BATCH = 64
 DEFAULT_BATCH_WAIT_MS = 0.0
 DEFAULT_MAX_QUEUE = 256
@@ -79,6 +80,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="intra-op threads (default: onnxruntime's choice)"
     )
+    p.add_argument(
+        "--long-texts",
+        choices=LONG_TEXTS,
+        default=None,
+        help="texts longer than a model reads: truncate or windows (transformer bundles), for every "
+        "--model (default: each bundle's choice)",
+    )
     g = p.add_argument_group("batching")
     g.add_argument(
         "--max-batch",
@@ -132,7 +140,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         "--max-chars",
         type=int,
         default=DEFAULT_MAX_CHARS,
-        help=f"characters per text, 413 beyond (default: {DEFAULT_MAX_CHARS:,})",
+        help=f"characters per text, 413 beyond (default: {DEFAULT_MAX_CHARS:,}, as every front end; "
+        "the body limit usually applies first)",
     )
     p.add_argument(
         "--graceful-timeout",

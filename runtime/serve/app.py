@@ -14,7 +14,8 @@ the problem, and the server stays up:
 
 An empty or whitespace-only text is not a request error: like an empty row
 in ``edgeclf predict``, it gets ``label`` and ``score`` null and an
-``error`` naming it, and the other texts are classified.
+``error`` naming its 0-based index in ``texts``, and the other texts are
+classified. A multi-label model answers a list of labels in ``label``.
 """
 
 from __future__ import annotations
@@ -30,8 +31,8 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from ..classifier import Classifier, InputError
-from ..pipeline import text_error
+from ..classifier import Classifier
+from ..texts import InputError, Prediction, shape_results, text_error, thresholds_of
 from .batcher import Batcher, Closed, QueueFull
 
 #: seconds a client is told to wait after a 503 (a batch takes milliseconds; the queue drains fast)
@@ -133,6 +134,17 @@ def text_problem(text: str) -> str | None:
     return text_error(text)
 
 
+def _item(pred: Prediction, probabilities: bool, multi_label: bool) -> dict[str, Any]:
+    """One text's answer: label (a list for a multi-label model) and score, or the error."""
+    if pred.error is not None:
+        item: dict[str, Any] = {"label": None, "score": None, "error": pred.error}
+    else:
+        item = {"label": list(pred.labels) if multi_label else pred.label, "score": pred.score}
+    if probabilities:
+        item["probabilities"] = pred.probabilities
+    return item
+
+
 def _kind(value: Any) -> str:
     return {dict: "object", list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
         type(value), "number" if isinstance(value, int | float) else type(value).__name__
@@ -154,54 +166,48 @@ async def _read_body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def _decode(body: bytes) -> Any:
+    """The JSON body; JSON on the wire is UTF-8 (RFC 8259), a leading BOM tolerated as the RFC allows."""
+    try:
+        text = body.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise HTTPError(
+            400, f"invalid JSON: the body is not UTF-8 ({exc.reason} at byte {exc.start})"
+        ) from None
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
+        raise HTTPError(400, f"invalid JSON: {exc}") from None
+
+
+async def _answer(served: Served, req: PredictRequest) -> dict[str, Any]:
+    """Classify the request's acceptable texts through the model's batcher; refusals stay in place."""
+    problems = [text_problem(t) for t in req.texts]
+    good = [t for t, p in zip(req.texts, problems, strict=True) if p is None]
+    probs: Any = []
+    if good:
+        try:
+            future = served.batcher.submit(good)
+        except QueueFull as exc:
+            raise HTTPError(503, f"busy: {exc}; retry later", {"Retry-After": str(RETRY_AFTER_S)}) from None
+        except Closed as exc:
+            raise HTTPError(503, str(exc), {"Retry-After": str(RETRY_AFTER_S)}) from None
+        probs = await asyncio.wrap_future(future)
+    clf = served.classifier
+    problems = [p if p is None else str(InputError(i, p)) for i, p in enumerate(problems)]
+    results = shape_results(probs, problems, clf.labels, thresholds_of(clf))
+    multi = clf.manifest.head.kind == "multi_label"
+    out = [_item(r, req.probabilities, multi) for r in results]
+    return {"model": served.name, "variant": clf.variant.name, "predictions": out}
+
+
 def create_app(models: dict[str, Served], default: str, limits: Limits) -> Starlette:
     """The Starlette app over already-loaded models (the first is ``default``)."""
 
     async def predict(request: Request) -> Response:
         body = await _read_body(request, limits.max_body_bytes)
-        try:  # JSON on the wire is UTF-8 (RFC 8259); a leading BOM is tolerated, as the RFC allows
-            text = body.decode("utf-8-sig")
-        except UnicodeDecodeError as exc:
-            raise HTTPError(
-                400, f"invalid JSON: the body is not UTF-8 ({exc.reason} at byte {exc.start})"
-            ) from None
-        try:
-            data = json.loads(text)
-        except (ValueError, RecursionError) as exc:  # RecursionError: nested too deep
-            raise HTTPError(400, f"invalid JSON: {exc}") from None
-        req = parse_request(data, models, default, limits)
-        served = models[req.model]
-        problems = [text_problem(t) for t in req.texts]
-        good = [t for t, p in zip(req.texts, problems, strict=True) if p is None]
-        probs = None
-        if good:
-            try:
-                future = served.batcher.submit(good)
-            except QueueFull as exc:
-                raise HTTPError(
-                    503, f"busy: {exc}; retry later", {"Retry-After": str(RETRY_AFTER_S)}
-                ) from None
-            except Closed as exc:
-                raise HTTPError(503, str(exc), {"Retry-After": str(RETRY_AFTER_S)}) from None
-            probs = await asyncio.wrap_future(future)
-        labels = served.classifier.labels
-        out, k = [], 0
-        for i, problem in enumerate(problems):
-            if problem is not None:
-                item: dict[str, Any] = {"label": None, "score": None, "error": str(InputError(i, problem))}
-                if req.probabilities:
-                    item["probabilities"] = None
-            else:
-                row = probs[k]
-                k += 1
-                j = int(row.argmax())
-                item = {"label": labels[j], "score": float(row[j])}
-                if req.probabilities:
-                    item["probabilities"] = {label: float(p) for label, p in zip(labels, row, strict=True)}
-            out.append(item)
-        return JSONResponse(
-            {"model": served.name, "variant": served.classifier.variant.name, "predictions": out}
-        )
+        req = parse_request(_decode(body), models, default, limits)
+        return JSONResponse(await _answer(models[req.model], req))
 
     async def list_models(request: Request) -> Response:
         return JSONResponse({"default": default, "models": [m.describe() for m in models.values()]})

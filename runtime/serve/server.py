@@ -45,6 +45,7 @@ def load_models(args: argparse.Namespace) -> dict[str, Served]:
             threads=args.threads,
             batch_size=args.max_batch,
             batch_tokens=args.batch_tokens,
+            long_texts=args.long_texts,
         )
         name = clf.manifest.name
         if name in served:
