@@ -3,7 +3,12 @@
 Thread safety: a :class:`Classifier` holds no per-call state. The tokenizer
 is pure (its caches are dicts written with single, GIL-atomic operations) and
 ``InferenceSession.run`` is safe to call from many threads, so one instance
-can serve a whole desktop app.
+can serve a whole desktop app. A call takes the session and the tokenizer
+once, when it starts, and holds them until it returns: :meth:`Classifier.close`
+on another thread never cuts it short.
+
+Long texts: ``truncate`` (the tokenizer keeps its side) or ``windows``
+(edgeclf.windows: overlapping windows batched with the other rows, pooled per text).
 
 Batching: for bundles padded to the longest member (ALBERT), texts are
 grouped by token length before batching, so a batch of one long review and
@@ -17,21 +22,26 @@ bench_predict.py). Results come back in input order.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Sequence
 from itertools import chain
 from typing import Any
 
 import numpy as np
 
 from . import bundle as _bundle
+from . import windows as _windows
 from .session import make_session, select
+from .texts import DEFAULT_MAX_CHARS, InputError, Prediction, check_texts, classify_texts
 from .tokenizers import Tokenizer, build
+from .windows import Encoded
 
-#: Texts longer than this (in characters) are refused rather than tokenized:
-#: a runaway field should fail fast with a clear message, not eat memory.
-DEFAULT_MAX_CHARS = 32 * 1024 * 1024
+__all__ = ["DEFAULT_MAX_CHARS", "Classifier", "ClosedError", "Encoded", "InputError", "Prediction", "load"]
+
+#: texts per ``session.run`` for bundles padded to the longest text
 DEFAULT_BATCH_SIZE = 64
+#: texts per ``session.run`` for fixed-width bundles (padded to max_length): every row costs the
+#: same, so bigger batches only amortise the per-run overhead
+FIXED_WIDTH_BATCH_SIZE = 256
 #: most padded tokens per batch for bundles padded to the longest text, on the CPU (None: only
 #: batch_size). A cache effect of CPUs: "auto" means this on the CPU provider, no limit on GPUs.
 DEFAULT_BATCH_TOKENS = 2048
@@ -50,23 +60,6 @@ class ClosedError(RuntimeError):
     """The classifier was closed (:meth:`Classifier.close`); load the model again to predict."""
 
 
-class InputError(ValueError):
-    """A text cannot be classified (not a string, too long ...)."""
-
-    def __init__(self, index: int, message: str) -> None:
-        super().__init__(f"text {index}: {message}")
-        self.index = index
-        self.reason = message
-
-
-@dataclass(frozen=True)
-class Prediction:
-    label: str
-    score: float  # probability of ``label``
-    label_id: int
-    probabilities: dict[str, float]
-
-
 class Classifier:
     """A loaded bundle variant, ready to predict. Build it with :func:`load`."""
 
@@ -77,12 +70,13 @@ class Classifier:
         variant: str | None = None,
         providers: str | Sequence[str] | None = "auto",
         threads: int | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
+        batch_size: int | None = None,
         max_chars: int = DEFAULT_MAX_CHARS,
         session_options: dict[str, Any] | None = None,
         max_length: int | None = None,
         temperature: float | None = None,
         batch_tokens: int | str | None = "auto",
+        long_texts: str | None = None,
     ) -> None:
         manifest = bundle.manifest
         self.bundle = bundle
@@ -94,6 +88,8 @@ class Classifier:
         if not self.temperature > 0:
             raise ValueError("temperature must be > 0")
         self.labels = manifest.labels
+        if batch_size is None:
+            batch_size = FIXED_WIDTH_BATCH_SIZE if manifest.padding == "max_length" else DEFAULT_BATCH_SIZE
         if batch_size < 1:
             raise ValueError("batch_size must be >= 1")
         self.batch_size = batch_size
@@ -112,6 +108,16 @@ class Classifier:
             manifest.tokenizer.kind, files, manifest.tokenizer.config, self.max_length
         )
         self._pad_id = self.tokenizer.pad_id  # kept: padding must not need the tokenizer after close()
+        spec = manifest.long_texts
+        #: how texts longer than the window are read by default: "truncate" or "windows"
+        self.long_texts = _windows.check_mode(long_texts or spec.mode)
+        #: the window layout (None: the bundle cannot do windows: fixed width or no ``wrap``)
+        self.windows = (
+            None
+            if manifest.padding == "max_length"
+            else _windows.plan(self.tokenizer, self.max_length, spec.stride, spec.max_windows)
+        )
+        self._check_mode(self.long_texts)
         model_bytes = bundle.read_verified(self.variant.file)
         self.session = make_session(
             model_bytes, providers=chosen_providers, threads=threads, **(session_options or {})
@@ -144,8 +150,9 @@ class Classifier:
         """Free the ONNX session and the tokenizer's tables; later predictions raise :class:`ClosedError`.
 
         Idempotent. A prediction already running on another thread finishes
-        normally (it holds its own reference to the session); memory comes
-        back when the last such call returns. ``with edgeclf.load(...) as clf:``
+        normally: it took the session and the tokenizer when it started and
+        holds them until it returns, so memory comes back when the last such
+        call returns. ``with edgeclf.load(...) as clf:``
         closes on leaving the block.
         """
         self.session = None
@@ -169,46 +176,86 @@ class Classifier:
 
     # ------------------------------------------------------------ public API
 
-    def predict(self, texts: Iterable[str] | str) -> list[Prediction]:
-        """Label and score per text, in input order. A bare string is one text."""
-        probs = self.predict_proba(texts)
-        labels = self.labels
-        out = []
-        for row in probs:
-            k = int(row.argmax())
-            out.append(
-                Prediction(
-                    label=labels[k],
-                    score=float(row[k]),
-                    label_id=k,
-                    probabilities={labels[j]: float(p) for j, p in enumerate(row)},
-                )
-            )
-        return out
+    def predict(self, texts: Iterable[str] | str, *, long_texts: str | None = None) -> list[Prediction]:
+        """Label and score per text, in input order. A bare string is one text.
 
-    def predict_proba(self, texts: Iterable[str] | str) -> np.ndarray:
-        """Probabilities, shape ``(n_texts, n_labels)``, in input order."""
-        tokenizer = self.tokenizer
-        if tokenizer is None:
+        A text that cannot be classified (not a string, empty or whitespace
+        only, over ``max_chars``) raises :class:`InputError` naming its 0-based index.
+        ``long_texts``: ``"truncate"`` or ``"windows"`` for this call (default: :attr:`long_texts`).
+        """
+        if isinstance(texts, str):
+            texts = [texts]
+        return classify_texts(
+            self,
+            list(texts),
+            errors="raise",
+            predict_proba=lambda good: self.predict_proba(good, long_texts=long_texts),
+        )
+
+    def predict_proba(self, texts: Iterable[str] | str, *, long_texts: str | None = None) -> np.ndarray:
+        """Probabilities, shape ``(n_texts, n_labels)``, in input order; a text that
+        cannot be classified raises :class:`InputError` (see :meth:`predict`)."""
+        session, tokenizer = self.session, self.tokenizer  # held until this call returns
+        if session is None or tokenizer is None:
             raise self._closed_error()
         if isinstance(texts, str):
             texts = [texts]
         texts = list(texts)
-        for i, t in enumerate(texts):
-            if not isinstance(t, str):
-                raise InputError(i, f"expected str, got {type(t).__name__}")
-            if len(t) > self.max_chars:
-                raise InputError(i, f"{len(t):,} characters exceeds max_chars={self.max_chars:,}")
-        return self.proba_from_ids(tokenizer.encode_batch(texts))
+        check_texts(texts, self.max_chars)
+        enc = self.encode_texts(texts, long_texts=long_texts, tokenizer=tokenizer)
+        return self.proba_from_encoded(enc, len(texts), session=session)
 
-    def proba_from_ids(self, ids: Sequence[Sequence[int]]) -> np.ndarray:
-        """Run already-tokenized sequences (lets profilers time the two halves apart)."""
+    def encode_texts(
+        self, texts: Sequence[str], *, long_texts: str | None = None, tokenizer: Tokenizer | None = None
+    ) -> Encoded:
+        """Token ids of checked texts: one row per text, or per window (``long_texts="windows"``);
+        :meth:`Encoded.windows_per_text` counts them."""
+        mode = self._check_mode(long_texts or self.long_texts)
+        tokenizer = tokenizer or self.tokenizer
+        if tokenizer is None:
+            raise self._closed_error()
+        if mode == "windows" and self.windows is not None:
+            return _windows.encode(tokenizer, texts, self.windows)
+        return Encoded(tokenizer.encode_batch(texts))
+
+    def proba_from_encoded(
+        self,
+        enc: Encoded,
+        n_texts: int,
+        *,
+        session: Any = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> np.ndarray:
+        """Probabilities per text from :meth:`encode_texts`' rows, windows pooled per text
+        (mean logits; multi-label heads: each label's highest probability).
+        ``progress(rows)`` is called after each ``session.run`` with the rows it ran."""
+        if enc.owner is None:
+            return self.proba_from_ids(enc.ids, session=session, progress=progress)
+        session = self._session(session)
+        raw = np.empty((len(enc.ids), len(self.labels)), dtype=np.float32)
+        for idx in self.batches(enc.ids):
+            raw[idx] = self._raw([enc.ids[i] for i in idx], session)
+            if progress is not None:
+                progress(len(idx))
+        if self.manifest.head.kind == "multi_label":
+            return _windows.pool(self._to_proba(raw), enc.owner, n_texts, "max")
+        return self._to_proba(_windows.pool(raw, enc.owner, n_texts, "mean"))
+
+    def proba_from_ids(
+        self,
+        ids: Sequence[Sequence[int]],
+        *,
+        session: Any = None,
+        progress: Callable[[int], object] | None = None,
+    ) -> np.ndarray:
+        """Run already-tokenized sequences, one row each (lets profilers time the two halves apart)."""
+        session = self._session(session)
         n = len(ids)
         out = np.empty((n, len(self.labels)), dtype=np.float32)
-        if n == 0:
-            return out
         for idx in self.batches(ids):
-            out[idx] = self._run([ids[i] for i in idx])
+            out[idx] = self._to_proba(self._raw([ids[i] for i in idx], session))
+            if progress is not None:
+                progress(len(idx))
         return out
 
     def batches(self, ids: Sequence[Sequence[int]]) -> list[list[int]]:
@@ -239,12 +286,24 @@ class Classifier:
 
     # ------------------------------------------------------------ internals
 
-    def _run(self, seqs: list[Sequence[int]]) -> np.ndarray:
-        session = self.session
+    def _session(self, session: Any) -> Any:
+        session = session if session is not None else self.session
         if session is None:
             raise self._closed_error()
+        return session
+
+    def _check_mode(self, mode: str) -> str:
+        if _windows.check_mode(mode) == "windows" and self.windows is None:
+            raise ValueError(
+                f"long_texts='windows' needs a transformer bundle (padded to the longest text, a "
+                f"tokenizer with specials); {self.manifest.name!r} reads a fixed window: use 'truncate'"
+            )
+        return mode
+
+    def _raw(self, seqs: list[Sequence[int]], session: Any) -> np.ndarray:
+        """The model's output rows for ``seqs`` (logits, or keras' probability)."""
         raw = session.run([self._output_name], self._feeds(seqs))[0]
-        return self._to_proba(np.asarray(raw, dtype=np.float32))
+        return np.asarray(raw, dtype=np.float32).reshape(len(seqs), -1)
 
     def _feeds(self, seqs: list[Sequence[int]]) -> dict[str, np.ndarray]:
         ids, mask = pad(seqs, self.manifest.max_length if self._fixed else None, self._pad_id)
@@ -272,6 +331,8 @@ class Classifier:
             return np.stack([1.0 - p, p], axis=1)
         if self.temperature != 1.0:
             raw = raw / self.temperature
+        if self.manifest.head.kind == "multi_label":  # independent labels: a sigmoid each
+            return (1.0 / (1.0 + np.exp(-raw))).astype(np.float32)
         z = raw - raw.max(axis=1, keepdims=True)
         e = np.exp(z)
         return e / e.sum(axis=1, keepdims=True)
@@ -301,12 +362,13 @@ def load(
     variant: str | None = None,
     providers: str | Sequence[str] | None = "auto",
     threads: int | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     max_chars: int = DEFAULT_MAX_CHARS,
     session_options: dict[str, Any] | None = None,
     max_length: int | None = None,
     temperature: float | None = None,
     batch_tokens: int | str | None = "auto",
+    long_texts: str | None = None,
 ) -> Classifier:
     """Load an embedded model by name, or a bundle directory, verified.
 
@@ -321,8 +383,11 @@ def load(
     ``temperature``: softmax temperature for logit bundles (default: the one
     the variant's manifest fitted on validation data, else 1.0, i.e. none).
     ``batch_size`` / ``batch_tokens``: most texts / padded tokens per
-    ``session.run`` (``batch_tokens`` applies to bundles padded to the longest
+    ``session.run`` (``batch_size`` default: 256 for fixed-width bundles, 64
+    otherwise; ``batch_tokens`` applies to bundles padded to the longest
     text; ``"auto"``: 2,048 on the CPU, no limit on a GPU; ``None``: no limit).
+    ``long_texts``: ``"truncate"`` or ``"windows"`` (default: the bundle's ``long_texts``, else
+    truncate); transformer bundles only; per call: ``predict(..., long_texts=...)``.
     """
     return Classifier(
         _bundle.open_bundle(name_or_path),
@@ -335,4 +400,5 @@ def load(
         max_length=max_length,
         temperature=temperature,
         batch_tokens=batch_tokens,
+        long_texts=long_texts,
     )

@@ -62,13 +62,27 @@ def test_a_review_does_not_depend_on_its_batch(clf):
 def test_empty_input_and_bad_types(clf):
     assert clf.predict([]) == []
     assert clf.predict_proba([]).shape == (0, 2)
-    with pytest.raises(InputError, match="text 1: expected str, got NoneType"):
+    with pytest.raises(InputError, match=r"text 1 \(0-based index\): no text"):
         clf.predict(["ok", None])
+    with pytest.raises(InputError, match=r"text 1 \(0-based index\): expected a string, got int"):
+        clf.predict_proba(["ok", 3])
+
+
+def test_empty_text_is_refused_as_by_every_front_end(clf):
+    """The API refuses what the CLI, serve and Spark refuse, naming the 0-based index."""
+    for method in (clf.predict, clf.predict_proba):
+        with pytest.raises(InputError, match=r"^text 0 \(0-based index\): empty text$") as info:
+            method([""])
+        assert isinstance(info.value, ValueError) and info.value.index == 0
+        with pytest.raises(InputError, match=r"^text 2 \(0-based index\): empty text$"):
+            method(["fine", "good", " \n\t"])
 
 
 def test_max_chars_is_enforced():
     clf = edgeclf.load("keras-imdb", max_chars=100)
-    with pytest.raises(InputError, match="text 0: 101 characters exceeds max_chars=100"):
+    with pytest.raises(
+        InputError, match=r"text 0 \(0-based index\): text has 101 characters, over max_chars 100"
+    ):
         clf.predict(["a" * 101])
 
 
@@ -123,3 +137,44 @@ def test_pad_right_aligns_and_masks():
     assert ids.tolist() == [[1, 9, 9, 9]]
     with pytest.raises(ValueError):
         pad([[1, 2, 3]], 2, 0)
+
+
+class _GatedSession:
+    """The real session, holding its first ``run`` until the test opens the gate."""
+
+    def __init__(self, inner) -> None:
+        self.inner, self.inside, self.gate, self.runs = inner, threading.Event(), threading.Event(), 0
+
+    def run(self, *args, **kwargs):
+        self.runs += 1
+        if self.runs == 1:
+            self.inside.set()
+            assert self.gate.wait(60), "the test never opened the gate"
+        return self.inner.run(*args, **kwargs)
+
+
+def test_close_lets_a_running_prediction_finish():
+    """close() between two sub-batches of a call on another thread: that call still answers."""
+    clf = edgeclf.load("keras-imdb", batch_size=1)  # one session.run per text
+    texts = [POSITIVE, NEGATIVE, "A fine film."]
+    want = clf.predict_proba(texts)
+    gated = clf.session = _GatedSession(clf.session)
+    got: list[object] = []
+    worker = threading.Thread(target=lambda: got.append(_call(clf.predict_proba, texts)))
+    worker.start()
+    assert gated.inside.wait(60), "the prediction never reached the session"
+    clf.close()  # the worker is inside its first of three runs
+    gated.gate.set()
+    worker.join(60)
+    assert gated.runs == 3 and len(got) == 1
+    assert not isinstance(got[0], BaseException), got[0]
+    np.testing.assert_array_equal(got[0], want)
+    with pytest.raises(edgeclf.ClosedError):  # calls that start after close() are refused
+        clf.predict_proba(texts)
+
+
+def _call(fn, *args):
+    try:
+        return fn(*args)
+    except BaseException as exc:  # handed to the test thread
+        return exc

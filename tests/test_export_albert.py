@@ -24,7 +24,7 @@ CHECKPOINT = ROOT / "checkpoints" / "albert-imdb"
 def texts() -> list[str]:
     with open(DATA / "imdb_sample.csv", encoding="utf-8", newline="") as fh:
         rows = [r["text"] for r in csv.DictReader(fh)]
-    return [*rows, "", "Great!", "A [MASK] of a film", "x " * 700]
+    return [*rows, "?", "Great!", "A [MASK] of a film", "x " * 700]  # "" is refused, as by every front end
 
 
 @pytest.fixture(scope="module")

@@ -19,7 +19,9 @@ def test_16_threads_x_1000_predictions_equal_the_serial_results() -> None:
 
 def test_max_chars_and_batch_size_limits() -> None:
     clf = edgeclf.load("keras-imdb", providers="cpu", max_chars=1000, batch_size=3)
-    with pytest.raises(InputError, match=r"text 2: 1,001 characters exceeds max_chars=1,000") as info:
+    with pytest.raises(
+        InputError, match=r"text 2 \(0-based index\): text has 1,001 characters, over max_chars 1,000"
+    ) as info:
         clf.predict(["fine", "good", "x" * 1001])
     assert info.value.index == 2
     # a batch size smaller than the input only splits the work: same results as one big batch
