@@ -19,10 +19,11 @@ declares ``cut_words``, a regex whose matches are its pre-tokenized words:
 text between two of them is tokenized independently of the rest, and every
 word yields its own pieces. The last (or first) ``cap + margin`` words then
 give the same pieces as the whole text, so only they are read; the word at
-the cut is not trusted (context across the cut), words that yield no pieces
-widen the cut, and a tokenizer whose result depends on what lies before the
-cut in another way (SentencePiece's float32 running score) says so through
-``tail_ids``. docs/tokenizers.md has the argument and the measurements.
+the cut is not trusted (context across the cut), and words that yield no
+pieces widen the cut. A tokenizer whose split of the kept end also depends on
+the length of what lies before it (SentencePiece's float32 running score)
+declares ``whole_tail_chars``: texts up to that length are read whole when
+their end is kept. docs/tokenizers.md has the argument and the measurements.
 
 Kinds are looked up lazily, so importing the runtime costs nothing for
 tokenizers a bundle does not use. Training code (``edgeclf.export``) uses the
@@ -37,14 +38,14 @@ from collections.abc import Mapping, Sequence
 from itertools import islice
 from typing import Any, Protocol
 
-__all__ = ["KINDS", "KeepEnd", "Tokenizer", "build", "cut_text", "read_ids"]
+__all__ = ["KINDS", "WHOLE_TAIL_CHARS", "KeepEnd", "Tokenizer", "build", "cut_text", "read_ids"]
 
 #: words read beyond the ``cap`` pieces asked for (every word yields >= 1 piece unless it vanishes)
 CUT_MARGIN = 16
-#: a tail whose ids may differ from the whole text's (``tail_ids`` says so) is re-read whole up to
-#: this many characters; beyond, the tail's own ids are used (docs/tokenizers.md: the reference's
-#: result that deep into a text depends on float32 rounding, not on the text)
-EXACT_CHARS = 1 << 16
+#: what SentencePiece declares as ``whole_tail_chars``: up to this many characters a text whose end
+#: is kept is read whole (docs/tokenizers.md: beyond, the reference's split of a word at the end
+#: depends on float32 rounding of the running score, not on the text)
+WHOLE_TAIL_CHARS = 1 << 16
 
 
 class Tokenizer(Protocol):
@@ -141,21 +142,17 @@ def read_ids(tokenizer: Any, text: str, cap: int, side: str = "right") -> list[i
     the tokenizer declares ``cut_words`` (see the module docstring).
     """
     pattern = getattr(tokenizer, "cut_words", None)
+    if side == "left" and len(text) <= getattr(tokenizer, "whole_tail_chars", 0):
+        pattern = None
     words = cap + CUT_MARGIN
     while pattern is not None:
         cut = cut_text(text, words, side, pattern)
         if cut is None:
             break
         kept, edge = cut
-        exact = True
-        if side == "left" and hasattr(tokenizer, "tail_ids"):
-            ids, exact = tokenizer.tail_ids(kept, len(text) - len(kept), text.isascii())
-        else:
-            ids = tokenizer.tokenize_ids(kept)
+        ids = tokenizer.tokenize_ids(kept)
         if len(ids) - len(tokenizer.tokenize_ids(edge)) >= cap:  # the word at the cut is not kept
-            if exact or len(text) > EXACT_CHARS:
-                return ids[len(ids) - cap :] if side == "left" else ids[:cap]
-            break
+            return ids[len(ids) - cap :] if side == "left" else ids[:cap]
         words *= 4
     ids = tokenizer.tokenize_ids(text)
     return ids[max(0, len(ids) - cap) :] if side == "left" else ids[:cap]

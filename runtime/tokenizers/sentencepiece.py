@@ -29,7 +29,7 @@ from array import array
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import read_ids
+from . import WHOLE_TAIL_CHARS, read_ids
 from .sp_text import SPACE, TextSteps
 
 __all__ = ["SentencePieceTokenizer"]
@@ -46,9 +46,6 @@ _SURROGATES = re.compile("[\ud800-\udfff]")
 # Safety factor on the float32 rounding bound (see _chunk_entry): 2**22, not the
 # exact 2**23, so the float64 estimate of the running total never matters.
 _SAFE = float(1 << 22)
-#: most normalized characters one input character becomes: NFKD's longest decomposition (U+FDFA, 18)
-#: times the longest nmt_nfkc output per character it feeds (4); see SentencePieceTokenizer.tail_ids
-_EXPAND = 18 * 4
 
 
 def _f32(x: float) -> float:
@@ -136,6 +133,9 @@ class SentencePieceTokenizer(TextSteps):
         self._word_split = SPACE in normal and inner == 0
         #: pre-tokenized words (read_ids): str.split's whitespace becomes a forced ▁ boundary
         self.cut_words = re.compile(r"\S+") if self._word_split and add_dummy_prefix else None
+        #: texts read whole when their end is kept: a suffix tokenized alone starts its float32
+        #: running score at 0, not at the dropped part's, and may split a tie word the other way
+        self.whole_tail_chars = WHOLE_TAIL_CHARS
         # word and chunk caches, two generations each (see _word_miss)
         self._cache: dict[str, _Entry] = {}
         self._cache_old: dict[str, _Entry] = {}
@@ -202,26 +202,8 @@ class SentencePieceTokenizer(TextSteps):
         """Ids without [CLS]/[SEP] and without truncation."""
         return self._ids(text, -1)
 
-    def tail_ids(self, tail: str, dropped: int, ascii: bool) -> tuple[list[int], bool]:
-        """``(ids of tail, exact)``: ``exact`` when they equal the ids of the same words at the end of
-        any text of ``dropped`` more characters before ``tail`` (ASCII ones if ``ascii``).
-
-        The running score there starts at the dropped part's score instead of 0: at most one
-        ``unk`` score per normalized character, and NFKD + the charsmap turn one character into at
-        most :data:`_EXPAND` (ASCII: one). A cached word whose decisions are safe at that much more
-        running score is split the same way; one that is not makes the result inexact.
-        """
-        chars = dropped + 1 if ascii else dropped * _EXPAND
-        risk = [chars * -self._unk_score]
-        ids = self._ids(tail, -1, risk)
-        return ids, risk[0] >= 0
-
-    def _ids(self, text: str, limit: int, risk: list[float] | None = None) -> list[int]:
-        """Ids of ``text``, stopping once at least ``limit`` exist (``limit < 0``: never).
-
-        ``risk``: ``[bound]`` on an unknown running score before ``text`` (see :meth:`tail_ids`);
-        set to ``-1`` when a word's split could depend on it.
-        """
+    def _ids(self, text: str, limit: int) -> list[int]:
+        """Ids of ``text``, stopping once at least ``limit`` exist (``limit < 0``: never)."""
         ids: list[int] = []
         if not text.isascii() and _SURROGATES.search(text):
             text = _SURROGATES.sub("\ufffd", text)
@@ -229,25 +211,21 @@ class SentencePieceTokenizer(TextSteps):
             if token_id is not None:
                 ids.append(token_id)
             else:
-                self._tokenize_into(segment, ids, limit, risk)
+                self._tokenize_into(segment, ids, limit)
             if 0 <= limit <= len(ids):
                 break
         return ids
 
     # ------------------------------------------------ steps 4-5: segmentation
 
-    def _tokenize_into(
-        self, segment: str, ids: list[int], limit: int, risk: list[float] | None = None
-    ) -> None:
+    def _tokenize_into(self, segment: str, ids: list[int], limit: int) -> None:
         """AlbertTokenizer._tokenize(segment) as ids, appended to ``ids``.
 
-        Stops once ``limit`` ids exist (``limit < 0``: never). ``risk``: see :meth:`_ids`.
+        Stops once ``limit`` ids exist (``limit < 0``: never).
         """
         s = self._sp_normalize(self._preprocess(segment))
         if not s:
             return
-        if risk is not None and (not self._word_split or not s.startswith(SPACE)):
-            risk[0] = -1.0  # no forced boundaries: every split may depend on the running score
         if not self._word_split:  # no forced boundaries: one lattice over the whole text
             self._exact_words([s], 0, ids, limit)
             return
@@ -258,15 +236,12 @@ class SentencePieceTokenizer(TextSteps):
         get = self._cache.get
         extend = ids.extend
         total = 0.0  # float64 estimate of sentencepiece's float32 running score
-        before = risk[0] if risk is not None else 0.0
         for k, w in enumerate(words):
             if not k:
                 continue
             e = get(w)
             if e is None:
                 e = self._word_miss(w)
-            if before - total >= e[2] and risk is not None:
-                risk[0] = -1.0
             if -total >= e[2]:
                 # A near-tie this deep into the text: carry the exact float32
                 # running score from here on.
