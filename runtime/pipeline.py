@@ -174,9 +174,16 @@ class ChunkWorker:
             self.clf = self.spec.load(self.threads)
         records = parsed.records
         texts = [r.text for r in records if r.reason is None]
-        results = iter(
-            classify_texts(self.clf, texts, max_chars=self.spec.max_chars, limit_name="--max-chars")
+        row_bytes = len(data) / max(len(records), 1)
+        predictions = classify_texts(
+            self.clf,
+            texts,
+            max_chars=self.spec.max_chars,
+            limit_name="--max-chars",
+            predict_proba=lambda good: self._proba(good, row_bytes),
         )
+        refused_rows = len(records) - sum(p.error is None for p in predictions)  # counted here, not per run
+        results = iter(predictions)
         out = io.StringIO()
         writer = self._writer(out)
         parts: list = []
@@ -200,10 +207,25 @@ class ChunkWorker:
             parts.append(Pending(r.number, r.first_line, r.last_line, r.id, pred))
         if out.tell():
             parts.append(out.getvalue())
-        if self.counter is not None:
-            self.counter.add(len(records), len(data))
+        if self.counter is not None and refused_rows:
+            self.counter.add(refused_rows, refused_rows * row_bytes)
         ids = [r.id for r in records] if self.layout.has_ids else None
         return ChunkResult(len(records), parsed.lines, parsed.blank, False, ids, parts, None, bad, hint)
+
+    def _proba(self, texts: list[str], row_bytes: float) -> Any:
+        """``predict_proba``'s own path (the same batches, hence the same numbers), counting
+        progress after every ONNX run: a bar that moves within a chunk of long texts."""
+        clf, counter = self.clf, self.counter
+        assert clf is not None
+        enc = clf.encode_texts(texts)
+        if counter is None:
+            return clf.proba_from_encoded(enc, len(texts))
+        share = len(texts) / max(len(enc.ids), 1)  # with windows, a text is several rows
+
+        def progress(rows: int) -> None:
+            counter.add(rows * share, rows * share * row_bytes)
+
+        return clf.proba_from_encoded(enc, len(texts), progress=progress)
 
     def _writer(self, out: io.StringIO) -> ResultWriter:
         clf = self.clf
