@@ -17,9 +17,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
+from .texts import LONG_TEXTS as MODES
 from .tokenizers import read_ids
 
-MODES = ("truncate", "windows")
 #: windows per text when the bundle does not say
 DEFAULT_MAX_WINDOWS = 8
 
