@@ -317,7 +317,7 @@ def _print_summary(summary: Any, args: argparse.Namespace) -> None:
     tail = f" ({'; '.join(extra)})" if extra else ""
     print(
         f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "
-        f"{summary.errors:,} errors{tail}; model {summary.model}/{summary.variant} on {summary.provider}; "
+        f"{summary.errors:,} errors{' (rows and lines count from 1)' if summary.errors else ''}{tail}; model {summary.model}/{summary.variant} on {summary.provider}; "
         f"{summary.seconds:.2f} s ({summary.rows / max(summary.seconds, 1e-9):,.0f} rows/s)",
         file=sys.stderr,
     )

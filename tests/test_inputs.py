@@ -102,6 +102,7 @@ def test_undecodable_rows_suggest_a_likely_encoding(tmp_path, capsys, text, enco
     rc = main(["predict", str(src), "-o", str(tmp_path / "out.csv")])
     err = capsys.readouterr().err
     assert rc == 1 and f"try --encoding {encoding}" in err, err
+    assert "1 errors (rows and lines count from 1)" in err  # files count from 1, the API from 0
     rc = main(["predict", str(src), "-o", str(tmp_path / "out.csv"), "--encoding", encoding])
     assert rc == 0 and "--encoding" not in capsys.readouterr().err
 
