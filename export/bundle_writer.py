@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from edgeclf.bundle import FORMAT, FORMAT_VERSION, MANIFEST, file_ref, parse_manifest
+from edgeclf.output import write_atomic
 
 
 def fresh_dir(out: str | os.PathLike[str]) -> Path:
@@ -113,9 +114,7 @@ def save(root: Path, manifest: dict[str, Any]) -> Path:
     """Validate with the runtime's own parser, then write atomically."""
     parse_manifest(manifest, root)
     path = root / MANIFEST
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(manifest, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    write_atomic(path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
     return path
 
 

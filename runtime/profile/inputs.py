@@ -156,7 +156,8 @@ def load_texts(
     Sampled rather than the first rows because datasets are often sorted (the
     IMDB CSVs by polarity and id), and review length correlates with both.
     """
-    from ..csvio import InputFileError, open_text, read_rows
+    from ..csvio import open_text, read_rows
+    from ..texts import InputFileError
 
     if max_texts < 1:
         raise ValueError("--max-texts must be >= 1")

@@ -40,7 +40,7 @@ import numpy as np
 
 from .. import bundle as _bundle
 from ..classifier import Classifier
-from ..output import AtomicOutput
+from ..output import write_atomic
 from ..session import PROVIDER_ALIASES, choose_providers, make_session
 from ..tokenizers import build as build_tokenizer
 from . import footprint
@@ -324,6 +324,4 @@ def _result(
 
 def write_json(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Write the result atomically: no half-written JSON after a crash."""
-    with AtomicOutput(path) as fh:
-        json.dump(result, fh, indent=1)
-        fh.write("\n")
+    write_atomic(path, json.dumps(result, indent=1) + "\n")

@@ -20,7 +20,7 @@ import os
 import sys
 from typing import Any
 
-from ..output import AtomicOutput
+from ..output import write_atomic
 from .plots import (
     config_label,
     plot_breakdown,
@@ -312,6 +312,4 @@ def _machine(result: dict[str, Any]) -> list[str]:
 
 def write_html(result: dict[str, Any], path: str | os.PathLike[str]) -> None:
     """Render and write atomically, so a crash leaves no half page."""
-    text = render_html(result)
-    with AtomicOutput(path) as fh:
-        fh.write(text)
+    write_atomic(path, render_html(result))
