@@ -69,7 +69,10 @@ def add_parser(sub: Any) -> None:
         help="write the JSON result (no FILE: stdout)",
     )
     p.add_argument(
-        "--html", default=None, metavar="FILE", help="write a self-contained HTML report with plots"
+        "--html",
+        default=None,
+        metavar="FILE",
+        help="write a self-contained HTML report with plots (needs the [report] extra: pip install 'edgeclf[report]')",
     )
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
 
