@@ -300,26 +300,54 @@ BLOCKS: dict[str, Callable[[str], str]] = {
 # ----------------------------------------------------------------------------- rendering
 
 
-def render(text: str) -> str:
-    """The text with every marked block and inline figure rebuilt from its source."""
+class SourceError(Exception):
+    """A marked part names a source (result file, key, model, variant, block) that does not exist."""
+
+
+def _source(kind: str, key: str, build: Callable[[str], str], arg: str) -> str:
+    try:
+        return build(arg)
+    except (KeyError, IndexError, ValueError, TypeError, OSError) as exc:
+        raise SourceError(f"{kind} {key!r}: no such source ({type(exc).__name__}: {exc})") from exc
+
+
+def render(text: str, errors: list[str] | None = None) -> str:
+    """The text with every marked block and inline figure rebuilt from its source. With ``errors``, a
+    part whose source is missing is left as it is and the reason appended there; else it raises."""
+
+    def rebuilt(m: re.Match[str], kind: str, key: str, build: Callable[[str], str], arg: str) -> str:
+        try:
+            if kind == "block" and key.split()[0] not in BLOCKS:
+                raise SourceError(f"unknown block {key.split()[0]!r} (known: {', '.join(BLOCKS)})")
+            return m.group(1) + _source(kind, key, build, arg) + m.groups()[-1]
+        except SourceError as exc:
+            if errors is None:
+                raise
+            errors.append(str(exc))
+            return m.group(0)
 
     def block(m: re.Match[str]) -> str:
         name, arg = m.group(2), m.group(3) or ""
-        if name not in BLOCKS:
-            raise KeyError(f"unknown block {name!r} (known: {', '.join(BLOCKS)})")
-        return m.group(1) + BLOCKS[name](arg) + m.group(5)
+        return rebuilt(m, "block", f"{name} {arg}".strip(), BLOCKS.get(name, str), arg)
 
     text = BLOCK.sub(block, text)
-    return INLINE.sub(lambda m: m.group(1) + figure(m.group(2)) + m.group(4), text)
+    return INLINE.sub(lambda m: rebuilt(m, "figure", m.group(2), figure, m.group(2)), text)
 
 
 def stale_parts(text: str) -> Iterator[str]:
-    """A line naming each marked part of ``text`` whose content differs from its source."""
+    """A line naming each marked part of ``text`` that differs from its source or names none."""
     for m in BLOCK.finditer(text):
-        if m.group(1) + m.group(4) + m.group(5) != render(m.group(0)):
-            yield f"block figures:{m.group(2)}"
+        try:
+            if m.group(1) + m.group(4) + m.group(5) != render(m.group(0)):
+                yield f"block figures:{m.group(2)}"
+        except SourceError as exc:
+            yield str(exc)
     for m in INLINE.finditer(text):
-        want = figure(m.group(2))
+        try:
+            want = _source("figure", m.group(2), figure, m.group(2))
+        except SourceError as exc:
+            yield str(exc)
+            continue
         if m.group(3) != want:
             yield f"figure {m.group(2)}: says {m.group(3)!r}, source says {want!r}"
 
@@ -356,11 +384,19 @@ def main(argv: list[str] | None = None) -> int:
             for line in stale_parts(text):
                 print(f"{path.relative_to(ROOT)}: {line}")
                 stale += 1
-        elif (new := render(text)) != text:
+        else:
+            errors: list[str] = []
+            new = render(text, errors)
+            for line in errors:
+                print(f"{path.relative_to(ROOT)}: {line}", file=sys.stderr)
+            stale += len(errors)
+            if new == text:
+                continue
             path.write_text(new, encoding="utf-8")
             print(f"rendered {path.relative_to(ROOT)}")
     if stale:
-        print(f"{stale} stale part(s): run `python benchmarks/render_docs.py`", file=sys.stderr)
+        what = "stale or without a source" if args.check else "without a source, left as they were"
+        print(f"{stale} part(s) {what}", file=sys.stderr)
     return 1 if stale else 0
 
 
