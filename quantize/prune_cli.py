@@ -1,11 +1,14 @@
-"""``edgeclf prune``: structured pruning of an ALBERT checkpoint into a bundle.
+"""``edgeclf prune``: structured pruning of a checkpoint into its bundle.
 
     edgeclf prune CHECKPOINT --bundle BUNDLE_DIR --heads 1 --ffn 256 --layers 3 \\
         --train-data ../shared/data/imdb/train.csv.gz --eval-data ../shared/data/imdb/test.csv.gz
 
 Adds two variants to BUNDLE_DIR (which must be the export of CHECKPOINT, so
 the tokenizer matches): ``pruned`` (fp32) and ``pruned-int8``, with the
-pruning report and measured metrics in the manifest.
+pruning report and measured metrics in the manifest. ALBERT checkpoints
+are pruned by :mod:`edgeclf.quantize.prune` (one shared layer); every other
+family by :mod:`edgeclf.quantize.prune_families`, into the bundle
+``edgeclf export transformers`` wrote.
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="edgeclf prune", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    p.add_argument("checkpoint", help="AlbertForSequenceClassification save_pretrained directory")
+    p.add_argument("checkpoint", help="*ForSequenceClassification save_pretrained directory")
     p.add_argument(
         "--bundle", required=True, help="bundle exported from that checkpoint (variants are added)"
     )
@@ -34,7 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--ffn", type=int, default=None, help="FFN neurons (intermediate size) to keep (default: all)"
     )
     p.add_argument(
-        "--layers", type=int, default=None, help="passes through the shared layer (default: unchanged)"
+        "--layers",
+        type=int,
+        default=None,
+        help="layers to keep; ALBERT: passes through the shared layer (default: unchanged)",
     )
     p.add_argument(
         "--vocab-min-count",
@@ -62,7 +68,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     ex = ey = None
     if args.eval_data:
         ex, ey = read_labelled(args.eval_data, limit=args.eval_limit)
-    prune_into_bundle(
+    from .prune_families import model_type
+    from .prune_families import prune_into_bundle as prune_other_family
+
+    run = prune_into_bundle if model_type(args.checkpoint) == "albert" else prune_other_family
+    run(
         args.checkpoint,
         args.bundle,
         heads=args.heads,

@@ -330,3 +330,92 @@ def prune_checkpoint(
     save(model, src, Path(out), report)
     log(f"pruned {report['family']}: {report['from']} -> {report['to']}")
     return report
+
+
+def prune_into_bundle(
+    checkpoint: str | Path,
+    bundle: str | Path,
+    *,
+    heads: int | None,
+    ffn: int | None,
+    layers: int | None,
+    train_texts: Sequence[str],
+    train_labels: Sequence[int],
+    eval_texts: Sequence[str] | None = None,
+    eval_labels: Sequence[int] | None = None,
+    eval_dataset: str = "",
+    name: str = "pruned",
+    recovery_steps: int = 300,
+    calibration: int = 256,
+    work_dir: str | Path | None = None,
+    seed: int = 0,
+    vocab_min_count: int | None = None,
+    save_checkpoint: str | Path | None = None,
+    log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """``edgeclf prune`` for the families here: ``<name>`` and ``<name>-int8`` variants in ``bundle``.
+
+    ``bundle`` must be ``edgeclf export transformers``'s export of
+    ``checkpoint`` (same tokenizer). The pruned checkpoint is exported by the
+    same exporter (parity-checked against PyTorch), its fp32 and int8 files
+    join the bundle. ``vocab_min_count`` then keeps only the embedding rows of
+    pieces seen that often in ``train_texts`` (:mod:`.vocab_prune`); with no
+    structural cut it prunes the vocabulary of the bundle's own fp32 and int8.
+    """
+    import tempfile
+
+    from edgeclf.export import bundle_writer
+    from edgeclf.export.transformers import export_transformers, load_tokenizer
+
+    from .prune import _Split
+    from .vocab_prune import prune_bundle
+
+    root, src = Path(bundle), Path(checkpoint)
+    manifest = bundle_writer.load(root)
+    max_length = int(manifest["max_length"])
+    reference, spec, _ = load_tokenizer(src, max_length)
+    ours = manifest["tokenizer"]["files"].get("tokenizer")
+    if ours is None or json.loads((root / ours["path"]).read_text(encoding="utf-8")) != spec:
+        raise ValueError(f"{root} is not the export of {src}: its tokenizer differs (export it first)")
+    pairs = {"fp32": name, "int8": f"{name}-int8"}
+    if any(v is not None for v in (heads, ffn, layers)):
+        data = _Split.of(reference, train_texts, train_labels, max_length, seed, calibration)
+        with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
+            ckpt = Path(save_checkpoint) if save_checkpoint is not None else Path(tmp) / "pruned"
+            report = prune_checkpoint(
+                src, ckpt, heads=heads, ffn=ffn, layers=layers, calibration=data.calibration,
+                train=data.train, val=data.val, recovery_steps=recovery_steps, seed=seed, log=log,
+            )  # fmt: skip
+            parity = [train_texts[i] for i in data.order[:24]]
+            pruned = export_transformers(
+                ckpt, Path(tmp) / "bundle", max_length=max_length, parity_texts=parity, fp16=False, log=log
+            )
+            for old, new in pairs.items():
+                entry = pruned["variants"][old]
+                dst = f"model.{new}.onnx"
+                shutil.copyfile(Path(tmp) / "bundle" / entry["file"]["path"], root / dst)
+                bundle_writer.add_variant(
+                    manifest, root, new, dst, precision=entry.get("precision", ""),
+                    description=f"pruned ({_describe(report, recovery_steps)}): {entry.get('description', old)}",
+                )  # fmt: skip
+        manifest["extra"].setdefault("pruning", {})[name] = report
+        bundle_writer.save(root, manifest)
+        sources, rename = list(pairs.values()), str
+    else:
+        if vocab_min_count is None:
+            raise ValueError("nothing to prune: give --heads, --ffn, --layers or --vocab-min-count")
+        sources, rename = list(pairs), pairs.__getitem__
+    if vocab_min_count is not None:
+        prune_bundle(root, train_texts, min_count=vocab_min_count, variants=sources, rename=rename, log=log)
+    if eval_texts is not None and eval_labels is not None:
+        bundle_writer.record_metrics(
+            root, bundle_writer.load(root), eval_texts, eval_labels, dataset=eval_dataset,
+            measured_by=lambda v: f"edgeclf evaluate {root} --variant {v} --data <test csv>",
+            variants=["fp32", *pairs.values()], record=list(pairs.values()),
+        )  # fmt: skip
+    return bundle_writer.load(root)
+
+
+def _describe(report: dict[str, Any], steps: int) -> str:
+    to = report["to"]
+    return f"{to['heads']} heads per layer, FFN {to['ffn']}, {to['layers']} layers; recovered {steps} steps"

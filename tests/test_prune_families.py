@@ -19,7 +19,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.byo_checkpoints import build_checkpoint, training_texts
 from tests.conftest import need
 
 STRUCTURAL = ["bert-uncased", "distilbert", "roberta", "xlm-roberta", "electra", "deberta-v2", "modernbert"]
@@ -29,7 +28,8 @@ STRUCTURAL = ["bert-uncased", "distilbert", "roberta", "xlm-roberta", "electra",
 def work(tmp_path_factory: pytest.TempPathFactory, shared: Path) -> tuple[Path, list[str]]:
     need("transformers")
     need("torch")
-    return tmp_path_factory.mktemp("byo-prune"), training_texts(shared, n=600)
+    byo = pytest.importorskip("tests.byo_checkpoints")
+    return tmp_path_factory.mktemp("byo-prune"), byo.training_texts(shared, n=600)
 
 
 @pytest.fixture(scope="session")
@@ -38,7 +38,7 @@ def checkpoint(work: tuple[Path, list[str]]):
 
     def get(family: str) -> Path:
         if family not in built:
-            built[family] = build_checkpoint(family, work[1], work[0])
+            built[family] = pytest.importorskip("tests.byo_checkpoints").build_checkpoint(family, *work[::-1])
         return built[family]
 
     return get
@@ -150,3 +150,111 @@ def test_refusals_name_what_was_found(checkpoint, tmp_path: Path) -> None:
 
 def _exporter_available() -> bool:
     return importlib.util.find_spec("edgeclf.export.transformers") is not None
+
+
+#: every model type once (bert-cased differs from bert-uncased only in its tokenizer's case)
+ALL = [*STRUCTURAL, "albert"]
+#: end to end through the CLI: each pruning code path once (BERT-like heads, DistilBERT's own module names,
+#: no heads + post-LN, no heads + GLU, XLM-R's ids read by the graph); RoBERTa and ELECTRA share BERT's path
+END_TO_END = ["bert-uncased", "distilbert", "xlm-roberta", "deberta-v2", "modernbert"]
+
+
+@pytest.fixture(scope="session")
+def bundle(checkpoint, work: tuple[Path, list[str]]):
+    """family -> its bundle (fp32 + int8, no fp16), exported once per session by the real exporter."""
+    if importlib.util.find_spec("edgeclf.export.transformers") is None:
+        pytest.skip("needs edgeclf.export.transformers")
+    from edgeclf.export.transformers import export_transformers
+
+    built: dict[str, Path] = {}
+
+    def get(family: str) -> Path:
+        if family not in built:
+            out = work[0] / f"bundle-{family}"
+            export_transformers(
+                checkpoint(family),
+                out,
+                max_length=64,
+                parity_texts=work[1][:12],
+                fp16=False,
+                log=lambda s: None,
+            )
+            built[family] = out
+        return built[family]
+
+    return get
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+@pytest.mark.parametrize("family", ALL)
+def test_vocabulary_pruning_is_exact_for_kept_pieces(family: str, bundle, work, tmp_path: Path) -> None:
+    import edgeclf
+    from edgeclf.quantize.vocab_prune import prune_bundle
+
+    root = _copy(bundle(family), tmp_path / "b")
+    texts = work[1]
+    seen, unseen = texts[:40], texts[-200:]
+    import onnx
+
+    from edgeclf.quantize.vocab_prune import reads_ids
+
+    # RoBERTa-style position ids compare the ids with padding: the graph must be seen reading them
+    assert reads_ids(onnx.load(str(root / "model.onnx"))) == (family in ("roberta", "xlm-roberta"))
+    report = prune_bundle(root, seen, log=lambda s: None)
+    rows, kept = report["variants"]["vocab"]["rows"]
+    assert kept < rows and report["variants"]["vocab-int8"]["rows"] == [rows, kept]
+    for old, new in (("fp32", "vocab"), ("int8", "vocab-int8")):
+        with edgeclf.load(root, variant=old) as a, edgeclf.load(root, variant=new) as b:
+            np.testing.assert_array_equal(a.predict_proba(seen), b.predict_proba(seen))
+            ids = a.tokenizer.encode(unseen[0])
+            mapped = b._id_map[np.asarray(ids)]
+            assert mapped.max() < kept and b.predict_proba(unseen[:3]).shape == (3, 2)
+    # a piece no kept text used reads as the unknown token's row
+    from edgeclf.quantize.vocab_prune import special_ids, unk_id
+
+    with edgeclf.load(root, variant="vocab") as b:
+        used = {i for t in seen for i in b.tokenizer.encode(t)}
+        low = set(range(b.tokenizer.pad_id + 1)) if family.endswith("roberta") else set()
+        dropped = next(i for i in range(rows) if i not in used | special_ids(b.tokenizer) | low)
+        assert b._id_map[dropped] == b._id_map[unk_id(b.tokenizer)]
+
+
+def _train_csv(texts: list[str], path: Path) -> Path:
+    import csv
+
+    with open(path, "w", encoding="utf-8", newline="") as fh:
+        w = csv.writer(fh)
+        w.writerow(["text", "label"])
+        for i, t in enumerate(texts):
+            w.writerow([t, i % 2])
+    return path
+
+
+@pytest.mark.parametrize("family", END_TO_END)
+def test_prune_cli_quantize_predict(family: str, checkpoint, bundle, work, tmp_path: Path) -> None:
+    """edgeclf prune (structure + vocabulary) into the family's bundle, edgeclf quantize, then predict."""
+    import edgeclf
+    from edgeclf.quantize.prune_cli import main as prune_main
+    from edgeclf.quantize.tool import main as quantize_main
+
+    root = _copy(bundle(family), tmp_path / "b")
+    data = _train_csv(work[1][:120], tmp_path / "train.csv")
+    heads = [] if family in ("deberta-v2", "modernbert") else ["--heads", "1"]
+    args = [str(checkpoint(family)), "--bundle", str(root), *heads, "--ffn", "40", "--layers", "1"]
+    assert (
+        prune_main([*args, "--vocab-min-count", "1", "--train-data", str(data), "--recovery-steps", "2"]) == 0
+    )
+    manifest = json.loads((root / "manifest.json").read_text())
+    to = manifest["extra"]["pruning"]["pruned"]["to"]
+    assert (to["ffn"], to["layers"]) == (40, 1) and to["heads"] == (2 if heads == [] else 1)
+    assert manifest["variants"]["pruned-int8"]["id_map"]["path"] == "model.pruned.idmap.i32"
+    assert quantize_main([str(root), "--source", "pruned", "--name", "pruned-q"]) == 0
+    texts = work[1][:20]
+    with edgeclf.load(root, variant="pruned-int8") as a, edgeclf.load(root, variant="pruned-q") as b:
+        assert [p.label for p in a.predict(texts)] == [p.label for p in b.predict(texts)]
