@@ -81,8 +81,8 @@ class KeepEnd:
     truncation_side = "left"
 
     def __init__(self, inner: Any) -> None:
-        if not callable(getattr(inner, "tokenize_ids", None)):
-            raise ValueError(f"{type(inner).__name__} cannot truncate from the left (no tokenize_ids)")
+        if not (callable(getattr(inner, "tokenize_ids", None)) and callable(getattr(inner, "wrap", None))):
+            raise ValueError(f"{type(inner).__name__} cannot truncate from the left (no tokenize_ids / wrap)")
         self.inner = inner
 
     def __getattr__(self, name: str) -> Any:
