@@ -17,7 +17,9 @@ tests/test_quantize.py).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 from edgeclf.export import require
 
@@ -38,20 +40,29 @@ def quantize_embedding_only(src: str | os.PathLike[str], dst: str | os.PathLike[
 
 
 def quantize_weights(
-    src: str | os.PathLike[str], dst: str | os.PathLike[str], *, activation_matmuls: bool = False
-) -> Path:
-    """Dynamic int8 of every weight MatMul and the embedding Gathers.
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    *,
+    activation_matmuls: bool = False,
+    keep_float: Iterable[str] = (),
+) -> dict[str, Any]:
+    """Dynamic int8 of every weight MatMul and the embedding Gathers; returns what was quantized.
 
     MatMuls between two activations (attention scores, attention x values)
     hold no weights, so quantizing them saves no bytes and only adds
-    rounding; they stay float unless ``activation_matmuls``.
+    rounding; they stay float unless ``activation_matmuls``. Layers named in
+    ``keep_float`` (:func:`edgeclf.quantize.rowwise.weight_layers`) stay float.
     """
+    from .rowwise import weight_layers
+
     onnx = require("onnx", "int8 quantization")
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     model = onnx.load(str(src))
+    layers = weight_layers(model)
+    keep = set(keep_float)
     weights = {i.name for i in model.graph.initializer}
-    exclude = (
+    exclude = [n.name for layer in keep for n in layers.get(layer, [])] + (
         []
         if activation_matmuls
         else [
@@ -68,4 +79,4 @@ def quantize_weights(
         per_channel=False,
         nodes_to_exclude=exclude,
     )
-    return Path(dst)
+    return {"quantized": sorted(set(layers) - keep), "float": sorted(keep)}

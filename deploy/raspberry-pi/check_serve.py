@@ -52,7 +52,7 @@ def parse_args() -> argparse.Namespace:
         "--int8-tolerance",
         type=float,
         default=1e-4,
-        help="for variants marked int8-gemm in --cases (the host's int8 kernel may saturate)",
+        help="for int8 variants (int8-gemm, int8-rowwise in --cases): x86 and ARM kernels differ",
     )
     ap.add_argument("--cases", type=Path, help="emulated-test.sh's 'model variant input kind' lines")
     ap.add_argument("--start-timeout", type=float, default=600)
@@ -109,7 +109,8 @@ def check(args: argparse.Namespace) -> int:
             for line in fh:
                 h = json.loads(line)
                 host[h["id"]] = h
-        tol = args.int8_tolerance if kinds.get((model, out["variant"])) == "int8-gemm" else args.tolerance
+        int8 = kinds.get((model, out["variant"])) in ("int8-gemm", "int8-rowwise")
+        tol = args.int8_tolerance if int8 else args.tolerance
         worst, labels_differ = 0.0, 0
         for r, p in zip(rows, out["predictions"], strict=True):
             h = host[r["id"]]
