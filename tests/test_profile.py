@@ -86,6 +86,7 @@ def test_json_has_stable_keys_and_sane_values(keras_run):
     for key in ("platform", "cpu_model", "cpu_count", "usable_cores", "onnxruntime", "numpy", "python"):
         assert m[key], key
     assert res["bundle"]["name"] == "keras-imdb" and res["bundle"]["padding"] == "max_length"
+    assert res["long_texts"] is None  # a fixed-width bundle has no windows
     assert res["settings"]["variants"] == ["fp32", "int8"]
     assert res["command"].startswith("edgeclf profile -m keras-imdb --variants fp32,int8")
 
@@ -399,6 +400,7 @@ def test_longest_bundle_seq_lens_and_report(tmp_path):
         "real",
     ]
     assert len(res["configs"]) == 2 * 2 * 3
+    assert res["long_texts"] is None  # its word tokenizer cannot cut windows
     for c in res["configs"]:
         if c["seq_len"] is None:
             assert c["seq_len_mode"] == "real" and 1 < c["tokens_mean"] <= 128
@@ -444,3 +446,20 @@ def test_fixed_length_bundle_ignores_seq_lens_with_a_note():
     res = json.loads(r.stdout)
     assert res["configs"][0]["seq_len"] == 256
     assert any("--seq-lens ignored" in n for n in res["notes"])
+
+
+def test_windows_per_text_of_the_real_texts():
+    """A transformer bundle's profile says how many windows its texts take (docs/long-texts.md)."""
+    from edgeclf import bundle as _bundle
+    from edgeclf.profile.inputs import sample_texts
+    from edgeclf.profile.measure import _long_texts
+    from edgeclf.tokenizers import build
+
+    b = _bundle.open_bundle("albert-imdb")
+    m = b.manifest
+    files = {k: b.read_verified(ref) for k, ref in m.tokenizer.files.items()}
+    texts = sample_texts()
+    lt = _long_texts(m, build(m.tokenizer.kind, files, m.tokenizer.config, m.max_length), texts)
+    # the built-in texts run to 520 words: some overflow albert-imdb's 256 tokens, not all
+    assert lt["windows_per_text_max"] > 1 and 1 < lt["windows_per_text_mean"] <= lt["windows_per_text_max"]
+    assert 0 < lt["texts_over_one_window"] < len(texts)

@@ -176,6 +176,13 @@ def format_table(result: dict[str, Any]) -> str:
         f"onnxruntime {m['onnxruntime']}, load average {m['load_average'][0] if m['load_average'] else '?'}",
         f"texts: {s['texts']}; {s['budget_s']:g} s per configuration after {s['warmup']} warm-up calls",
     ]
+    lt = result.get("long_texts")
+    if lt:
+        lines.append(
+            f"long texts: {lt['mode']} by default; with windows these texts take "
+            f"{lt['windows_per_text_mean']:g} windows per text (max {lt['windows_per_text_max']}, "
+            f"{lt['texts_over_one_window']} over one window)"
+        )
     lines += [f"note: {n}" for n in result["notes"]]
     lines.append("")
     head = (

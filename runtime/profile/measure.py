@@ -39,6 +39,7 @@ from typing import Any
 import numpy as np
 
 from .. import bundle as _bundle
+from .. import windows as _windows
 from ..classifier import Classifier
 from ..output import write_atomic
 from ..session import PROVIDER_ALIASES, choose_providers, make_session
@@ -107,8 +108,9 @@ def _plan(manifest: _bundle.Manifest, settings: ProfileSettings) -> _Plan:
 
 def _text_pools(
     bundle: _bundle.Bundle, plan: _Plan, texts: list[str], max_batch: int
-) -> tuple[dict[int | str, list[str]], dict[int | str, list[int]]]:
-    """The texts each sequence length runs on and their token counts (built outside any timing)."""
+) -> tuple[dict[int | str, list[str]], dict[int | str, list[int]], dict[str, Any] | None]:
+    """The texts each sequence length runs on, their token counts and the real texts' windows per
+    text (built outside any timing)."""
     manifest = bundle.manifest
     tokenizer = build_tokenizer(
         manifest.tokenizer.kind,
@@ -123,7 +125,27 @@ def _text_pools(
         else:
             pools[s] = texts_of_length(tokenizer.encode, texts, int(s), max(max_batch, 16))
     token_counts = {s: [len(ids) for ids in tokenizer.encode_batch(pool)] for s, pool in pools.items()}
-    return pools, token_counts
+    return pools, token_counts, _long_texts(manifest, tokenizer, texts)
+
+
+def _long_texts(manifest: _bundle.Manifest, tokenizer: Any, texts: list[str]) -> dict[str, Any] | None:
+    """How many windows the real texts take with ``long_texts="windows"`` (docs/long-texts.md):
+    the work a windowed run does per text. None for bundles without windows (fixed-width)."""
+    spec = manifest.long_texts
+    plan = None
+    if manifest.padding != "max_length":
+        plan = _windows.plan(tokenizer, manifest.max_length, spec.stride, spec.max_windows)
+    if plan is None:
+        return None
+    per_text = _windows.encode(tokenizer, texts, plan).windows_per_text(len(texts))
+    return {
+        "mode": spec.mode,
+        "stride": plan.stride,
+        "max_windows": plan.max_windows,
+        "windows_per_text_mean": round(float(per_text.mean()), 3),
+        "windows_per_text_max": int(per_text.max()),
+        "texts_over_one_window": int((per_text > 1).sum()),
+    }
 
 
 def _provider_label(p: str) -> str:
@@ -249,7 +271,7 @@ def profile(
         f"profiling {bundle.manifest.name}: {n_configs} configurations x {settings.budget_s:g} s"
         + (f" + {n_sessions * settings.cold_runs} cold starts" if settings.cold_runs else "")
     )
-    pools, token_counts = _text_pools(bundle, plan, texts, max(settings.batch_sizes))
+    pools, token_counts, long_texts = _text_pools(bundle, plan, texts, max(settings.batch_sizes))
     cold_text = sorted(texts, key=len)[len(texts) // 2]  # a median-length text
 
     sessions: list[dict[str, Any]] = []
@@ -270,7 +292,9 @@ def profile(
                 configs += _session_configs(clf, session_row, plan, pools, token_counts, settings, say_config)
                 del clf
                 gc.collect()
-    return _result(bundle, plan, settings, machine, texts, texts_source, command, sessions, configs)
+    result = _result(bundle, plan, settings, machine, texts, texts_source, command, sessions, configs)
+    result["long_texts"] = long_texts
+    return result
 
 
 def _result(
