@@ -94,6 +94,8 @@ def figure(key: str) -> str:
         if metric == "size":
             return human_size(v["file"]["size"])
         metrics = v["metrics"]
+        if isinstance(metrics[metric], str):  # e.g. dataset, measured_by
+            return metrics[metric]
         return f"{metrics[metric]:.{int(digits[0]) if digits else metric_digits(metrics)}f}"
     if kind in ("r", "x"):
         rest, _, spec = rest.partition("|")
@@ -118,7 +120,7 @@ def _lookup(data: object, path: str) -> object:
 # ----------------------------------------------------------------------------- blocks
 
 
-def _variant_cell(name: str, v: dict, default: str, runs_on: str) -> str:
+def _variant_cell(name: str, v: dict, default: str, runs_on: str, n: int | None) -> str:
     metrics = v.get("metrics") or {}
     d = metric_digits(metrics)
     text = (f"**{name}**" if name == default else name) + runs_on
@@ -127,6 +129,8 @@ def _variant_cell(name: str, v: dict, default: str, runs_on: str) -> str:
         text += f": {metrics['accuracy']:.{d}f}"
     if "fake_f1" in metrics:
         text += f", fake F1 {metrics['fake_f1']:.{d}f}"
+    if metrics.get("n", n) != n:  # measured on another set than the default variant
+        text += f" on {metrics['dataset']}"
     return text
 
 
@@ -148,8 +152,11 @@ def models_table(_: str = "") -> str:
             *(n for n, v in vs.items() if v["shipped"] and n != m["default_variant"]),
         ]
         order += ["fp32"] if "fp32" in vs and not vs["fp32"]["shipped"] else []
-        cells = [_variant_cell(n, vs[n], m["default_variant"], where.get(n, "")) for n in order]
-        dataset = (vs[m["default_variant"]].get("metrics") or {}).get("dataset", "")
+        reference = vs[m["default_variant"]].get("metrics") or {}
+        dataset = reference.get("dataset", "")
+        cells = [
+            _variant_cell(v, vs[v], m["default_variant"], where.get(v, ""), reference.get("n")) for v in order
+        ]
         title = f"`{name}`" + (" (default)" if name == default_model() else "")
         rows.append(
             f"| {title} | {m['task']} ({', '.join(m['labels'])}) | {'<br>'.join(cells)} | {dataset} |"
