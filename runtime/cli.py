@@ -314,6 +314,9 @@ def _print_summary(summary: Any, args: argparse.Namespace) -> None:
     if stats.duplicate_ids:
         window = f" among the first {DUPLICATE_ID_WINDOW:,} ids" if stats.duplicate_window_full else ""
         extra.append(f"{stats.duplicate_ids} duplicate ids{window}")
+    w = summary.windows
+    if w is not None and w.texts:
+        extra.append(f"{w.windows / w.texts:.2f} windows per text, at most {w.most}")
     tail = f" ({'; '.join(extra)})" if extra else ""
     print(
         f"edgeclf: {summary.rows:,} rows -> {target}: {summary.rows - summary.errors:,} classified, "

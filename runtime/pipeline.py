@@ -112,6 +112,7 @@ class CsvSummary:
     #: rows refused for bytes that are not valid in the input encoding, and an encoding they decode in
     bad_bytes: int = 0
     encoding_hint: str | None = None
+    windows: Windows | None = None  # texts read in windows, when the model read any that way
 
 
 class Chunk(NamedTuple):
@@ -129,6 +130,18 @@ class Pending(NamedTuple):
     prediction: Prediction
 
 
+class Windows(NamedTuple):
+    """Texts read in windows (``--long-texts windows``) and how many windows they made."""
+
+    texts: int = 0
+    windows: int = 0
+    most: int = 0  # windows of the text with the most
+
+    def __add__(self, other: object) -> Windows:  # type: ignore[override]
+        assert isinstance(other, Windows)
+        return Windows(self.texts + other.texts, self.windows + other.windows, max(self.most, other.most))
+
+
 class ChunkResult(NamedTuple):
     rows: int = 0  # data rows parsed
     lines: int = 0  # physical lines read
@@ -139,6 +152,7 @@ class ChunkResult(NamedTuple):
     fatal: RecordError | None = None
     bad_bytes: int = 0
     encoding_hint: str | None = None
+    windows: Windows | None = None
 
 
 def guess_encoding(text: str) -> str | None:
@@ -163,6 +177,7 @@ class ChunkWorker:
         self.clf: Classifier | None = None
         self.utf8 = is_utf8(opts.encoding)
         self.counter: Any = None  # edgeclf.progress counts: rows and input bytes done
+        self.windows: Windows | None = None  # of the chunk being classified
 
     def __call__(self, chunk: Chunk) -> ChunkResult:
         data, last = chunk
@@ -175,6 +190,7 @@ class ChunkWorker:
         records = parsed.records
         texts = [r.text for r in records if r.reason is None]
         row_bytes = len(data) / max(len(records), 1)
+        self.windows = None
         predictions = classify_texts(
             self.clf,
             texts,
@@ -210,7 +226,9 @@ class ChunkWorker:
         if self.counter is not None and refused_rows:
             self.counter.add(refused_rows, refused_rows * row_bytes)
         ids = [r.id for r in records] if self.layout.has_ids else None
-        return ChunkResult(len(records), parsed.lines, parsed.blank, False, ids, parts, None, bad, hint)
+        return ChunkResult(
+            len(records), parsed.lines, parsed.blank, False, ids, parts, None, bad, hint, self.windows
+        )
 
     def _proba(self, texts: list[str], row_bytes: float) -> Any:
         """``predict_proba``'s own path (the same batches, hence the same numbers), counting
@@ -218,6 +236,8 @@ class ChunkWorker:
         clf, counter = self.clf, self.counter
         assert clf is not None
         enc = clf.encode_texts(texts)
+        if enc.owner is not None:  # read in windows: count them for the summary
+            self.windows = Windows(len(texts), len(enc.ids), int(enc.windows_per_text(len(texts)).max()))
         if counter is None:
             return clf.proba_from_encoded(enc, len(texts))
         share = len(texts) / max(len(enc.ids), 1)  # with windows, a text is several rows
@@ -355,6 +375,8 @@ def _write(
             summary.stats.blank_lines += res.blank
             summary.bad_bytes += res.bad_bytes
             summary.encoding_hint = summary.encoding_hint or res.encoding_hint
+            if res.windows is not None:
+                summary.windows = res.windows if summary.windows is None else summary.windows + res.windows
     summary.rows = summary.stats.rows = row_off
 
 

@@ -165,6 +165,13 @@ def test_long_texts_reaches_the_classifier_from_the_command_line(tmp_path, capsy
         (row,) = csv.DictReader(io.StringIO(out.read_text(encoding="utf-8")))
         assert row["score"] == f"{albert.predict([text], long_texts=mode)[0].score:.6f}"
     assert (tmp_path / "windows.csv").read_text() != (tmp_path / "truncate.csv").read_text()
+    windows = albert.encode_texts([text], long_texts="windows").windows_per_text(1)[0]
+    assert windows > 1
+    out = str(tmp_path / "w.csv")
+    assert main(["predict", str(src), "-m", "albert-imdb", "--long-texts", "windows", "-o", out]) == 0
+    assert f"{windows:.2f} windows per text, at most {windows}" in capsys.readouterr().err
+    assert main(["predict", str(src), "-m", "albert-imdb", "-o", out]) == 0
+    assert "windows per text" not in capsys.readouterr().err
     # keras-imdb reads a fixed window: the option reaches its load, which refuses it
     assert main(["predict", str(src), "--long-texts", "windows", "-q"]) == 2
     assert "windows" in capsys.readouterr().err
