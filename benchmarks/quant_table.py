@@ -201,29 +201,75 @@ def accuracy(
 
 
 def write_manifests(model: str, result: dict[str, Any], dataset: str) -> None:
-    """The measured metrics into the embedded bundle's int8 variants (other keys are kept)."""
+    """The measured metrics into the embedded bundle's int8 variants (other keys are kept).
+
+    ``int8-dynamic`` keeps the accuracy (and its provenance) measured on the whole test set
+    before; it only gets its batch invariance, which says by what it was measured."""
     root = ROOT / "runtime" / "models" / model
     manifest = bundle_writer.load(root)
+    command = "python benchmarks/quant_table.py " + " ".join(sys.argv[1:])
     for v, acc in result["accuracy"].items():
         if v not in ("int8", PRUNED[model]) and (v != "int8-dynamic" or "invariance" not in result):
             continue
         m = manifest["variants"][v]["metrics"]
-        if v != "int8-dynamic":  # its accuracy on the whole test set is in the manifest already
-            m.update({k: acc[k] for k in ("accuracy", "fake_f1", "agreement_with_fp32") if k in acc})
-            m.update(n=result["test_texts"], dataset=f"{dataset} ({result['test_texts']:,} texts)")
         if "invariance" in result:
-            m["batch_invariance"] = result["invariance"][v]
+            m["batch_invariance"] = {**result["invariance"][v], "measured_by": command}
+        if v == "int8-dynamic":
+            continue
+        m.update({k: acc[k] for k in ("accuracy", "fake_f1", "agreement_with_fp32") if k in acc})
         m.update(
-            measured_by="python benchmarks/quant_table.py " + " ".join(sys.argv[1:]),
+            n=result["test_texts"],
+            dataset=f"{dataset} ({result['test_texts']:,} texts)",
+            measured_by=command,
             machine=f"{result['machine']['cpu']}, {result['machine']['cores']} cores, onnxruntime "
             f"{result['machine']['onnxruntime']}",
         )
     bundle_writer.save(root, manifest)
 
 
+def render(model: str) -> str:
+    """The markdown table of one run's JSON (docs/quantization.md carries it)."""
+    from common import markdown_table
+
+    r = json.loads((ROOT / "benchmarks" / "results" / f"quant_{model}.json").read_text(encoding="utf-8"))
+    lat = r["latency_128_tokens"]
+    acc = r.get("accuracy") or r.get("agreement_with_fp32_on_sample", {})
+    rows = []
+    for v, inv in r["invariance"].items():
+        a = acc.get(v, {})
+        cells = [f"`{v}`"]
+        if "accuracy" in r:
+            cells.append(f"{a['accuracy']:.4f}" if "accuracy" in a else "-")
+        cells.append(f"{a['agreement_with_fp32']:.4f}" if "agreement_with_fp32" in a else "-")
+        worst = max(inv["max_abs_diff_batched"], inv["max_abs_diff_shuffled"])
+        cells += [
+            "0" if worst == 0 else f"{worst:.1e}",
+            inv["label_flips_batched"] + inv["label_flips_shuffled"],
+        ]
+        for key in ("b1_t1", "b32_t1", "b1_t2", "b32_t2"):
+            t = lat[key].get(v)
+            cells.append(
+                f"{t['ms']:.1f} ({t['x_dynamic']:.2f}x; CPU {t['cpu_x_dynamic']:.2f}x)" if t else "-"
+            )
+        cells.append(f"{r['size_bytes'][v] / 2**20:.2f}")
+        rows.append(cells)
+    head = ["variant"] + (["accuracy"] if "accuracy" in r else [])
+    head += ["agreement with fp32", "max change alone vs batched/shuffled", "label flips"]
+    head += ["batch 1, 1 thread", "batch 32, 1 thread", "batch 1, 2 threads", "batch 32, 2 threads", "MiB"]
+    m = r["machine"]
+    note = (
+        f"{r['test_texts']:,} test texts for accuracy; invariance on {r['invariance']['int8']['texts']}; "
+        f"latency: ms per call at 128 tokens (x int8-dynamic, wall and CPU time); {m['cpu']}, "
+        f"{m['cores']} cores, onnxruntime {m['onnxruntime']}, load average "
+        f"{lat['load_average_before']:.1f} -> {lat['load_average_after']:.1f} (a shared machine)"
+    )
+    return markdown_table(head, rows) + "\n\n" + note + "\n"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--model", required=True, choices=["albert-imdb", "albert-zh-rumor", "albert-base-v2"])
+    ap.add_argument("--render", action="store_true", help="print the table of the last run's JSON")
     ap.add_argument("--write-manifests", action="store_true")
     ap.add_argument("--rounds", type=int, default=9)
     ap.add_argument("--test-every", type=int, default=1, help="every k-th test text (a busy machine)")
@@ -234,6 +280,9 @@ def main() -> None:
     )
     ap.add_argument("--work", type=Path, default=ROOT / "scratch" / "quant_table")
     a = ap.parse_args()
+    if a.render:
+        print(render(a.model))
+        return
     hub_offline()
     if a.manifest_only:
         texts, labels, _, dataset = data(a.model)
@@ -270,6 +319,7 @@ def main() -> None:
     else:
         result["accuracy"] = accuracy(root, measured, texts, labels)
     path = save(f"quant_{a.model}", result)
+    print(render(a.model))
     if a.write_manifests and a.model in PRUNED:
         write_manifests(a.model, result, dataset + (f", every {a.test_every}th" if a.test_every > 1 else ""))
     print(f"wrote {path}")
