@@ -174,8 +174,12 @@ def build_parser() -> argparse.ArgumentParser:
         ("export", "train/export models to bundles (needs edgeclf[export])"),
         ("quantize", "int8-quantize a bundle variant (needs edgeclf[export])"),
         ("evaluate", "measure a bundle's accuracy on a labelled CSV"),
-        ("prune", "structured pruning of an ALBERT checkpoint into bundle variants (needs edgeclf[export])"),
+        (
+            "prune",
+            "structured and vocabulary pruning of a checkpoint into bundle variants (needs edgeclf[export])",
+        ),
         ("spark-predict", "score a CSV/Parquet input on Spark into Parquet (needs edgeclf[spark])"),
+        ("deploy", "print deployment files shipped in the package (systemd: edgeclf-serve.service)"),
     ):
         p = sub.add_parser(name, help=help_, add_help=False)
         p.add_argument("args", nargs=argparse.REMAINDER)
@@ -190,6 +194,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     if argv and argv[0] in ("export", "quantize", "evaluate", "prune", "spark-predict"):
         return _tool(argv[0], argv[1:])
+    if argv and argv[0] == "deploy":  # standard library only, no extra needed
+        from .deploy import main as deploy_main
+
+        return deploy_main(argv[1:], prog="edgeclf deploy")
     args = parser.parse_args(argv)
     if args.command is None:
         parser.print_help()

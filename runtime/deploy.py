@@ -1,6 +1,6 @@
 """Deployment files shipped in the package, so a machine with only the wheel can install them.
 
-    python -m edgeclf.deploy systemd > edgeclf-serve.service
+    edgeclf deploy systemd > edgeclf-serve.service      (or: python -m edgeclf.deploy systemd)
 
 prints the systemd unit that runs ``edgeclf serve`` as an unprivileged, sandboxed service
 (docs/raspberry-pi.md, "Run it as a service"). Standard library only.
@@ -35,10 +35,11 @@ def systemd_unit(executable: str = DEFAULT_EXECUTABLE, models: Sequence[str] = D
     return text.replace(default, wanted, 1)
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, prog: str = "python -m edgeclf.deploy") -> int:
+    """``edgeclf deploy`` / ``python -m edgeclf.deploy``: print a shipped deployment file."""
     import argparse
 
-    p = argparse.ArgumentParser(prog="python -m edgeclf.deploy", description=__doc__.split("\n\n")[0])
+    p = argparse.ArgumentParser(prog=prog, description=__doc__.split("\n\n")[0])
     p.add_argument("what", choices=["systemd"], help="systemd: print edgeclf-serve.service")
     p.add_argument("--executable", default=DEFAULT_EXECUTABLE, help=f"default: {DEFAULT_EXECUTABLE}")
     p.add_argument("--model", action="append", dest="models", help="repeat for more (default: keras-imdb)")

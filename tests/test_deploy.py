@@ -67,3 +67,31 @@ def test_the_unit_is_package_data():
     tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
     data = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]
     assert deploy.UNIT_NAME in data["edgeclf"]
+
+
+def test_edgeclf_deploy_prints_the_same_unit():
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edgeclf",
+            "deploy",
+            "systemd",
+            "--model",
+            "albert-imdb",
+            "--model",
+            "keras-imdb",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == deploy.systemd_unit(models=["albert-imdb", "keras-imdb"])
+    bad = subprocess.run(
+        [sys.executable, "-m", "edgeclf", "deploy", "systemd", "--executable", "edgeclf"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert bad.returncode == 2 and "absolute path" in bad.stderr
