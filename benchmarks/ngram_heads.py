@@ -113,17 +113,22 @@ def fit(lang: str, texts: list[str], labels: np.ndarray) -> nf.NgramHead:
     return nf.fit_head(encode(cfg.bundle, texts), labels, special_ids(tokenizer(cfg.bundle)), cfg.spec)
 
 
-def fitted_head(cfg: Lang, seqs: list[list[int]], y: np.ndarray, special: set[int]) -> nf.NgramHead:
-    """:func:`nf.fit_head`, cached as a head-only model file keyed by the spec and the data (a re-run
-    that only writes the variant does not refit)."""
+def fitted_head(
+    cfg: Lang, seqs: list[list[int]], y: np.ndarray, special: set[int]
+) -> tuple[nf.NgramHead, int]:
+    """:func:`nf.fit_head` and its seconds, cached as a head-only model file keyed by the spec and the
+    data (a re-run that only writes the variant does not refit)."""
     key = json.dumps([asdict(cfg.spec), sorted(special), seqs, y.tolist()])
     path = CACHE / f"{cfg.bundle}-head-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
     if path.is_file():
-        return nf.read_head(path)[0]
+        return nf.read_head(path)[0], json.loads(path.with_suffix(".json").read_text())["fit_seconds"]
+    t0 = time.perf_counter()
     head = nf.fit_head(seqs, y, special, cfg.spec)
+    seconds = round(time.perf_counter() - t0)
     CACHE.mkdir(exist_ok=True)
     nf.standalone(path, head)
-    return head
+    path.with_suffix(".json").write_text(json.dumps({"fit_seconds": seconds}))
+    return head, seconds
 
 
 def transformer_logits(bundle: str, variant: str, seqs: list[list[int]]) -> np.ndarray:
@@ -133,6 +138,10 @@ def transformer_logits(bundle: str, variant: str, seqs: list[list[int]]) -> np.n
 
 def checkpoint_logits(checkpoint: Path, seqs: list[list[int]]) -> np.ndarray:
     """Logits of a PyTorch checkpoint (export extra) on already-tokenized sequences, one thread."""
+    key = hashlib.sha256((Path(checkpoint) / "model.safetensors").read_bytes() + json.dumps(seqs).encode())
+    path = CACHE / f"logits-{key.hexdigest()[:16]}.npy"
+    if path.is_file():
+        return np.load(path)
     torch = require("torch", "--blend-checkpoint")
     from transformers import AlbertForSequenceClassification
 
@@ -151,6 +160,8 @@ def checkpoint_logits(checkpoint: Path, seqs: list[list[int]]) -> np.ndarray:
                 "attention_mask": torch.from_numpy(mask.astype(np.int64)),
             }
             out[idx] = model(**feeds).logits.numpy()
+    CACHE.mkdir(exist_ok=True)
+    np.save(path, out)
     return out
 
 
@@ -184,13 +195,11 @@ def routes(lang: str, lt: np.ndarray, margin: np.ndarray, y: np.ndarray) -> dict
 
 def run(lang: str, variant: str, write: bool, blend_checkpoint: Path | None = None) -> dict[str, Any]:
     cfg = LANGS[lang]
-    t0 = time.perf_counter()
     texts, y = training_texts(lang)
     tr, va = teacher.split_indices(len(texts), cfg.validation, 42)
     seqs = encode(cfg.bundle, texts)
     special = special_ids(tokenizer(cfg.bundle))
-    head = fitted_head(cfg, [seqs[i] for i in tr], y[tr], special)
-    fit_s = time.perf_counter() - t0
+    head, fit_s = fitted_head(cfg, [seqs[i] for i in tr], y[tr], special)
     vseqs, yv = [seqs[i] for i in va], y[va]
     margin = head.margin(vseqs, special)
     lt = transformer_logits(cfg.bundle, variant, vseqs)
@@ -228,7 +237,7 @@ def write_variant(bundle: str, variant: str, head: nf.NgramHead, blend: nf.Blend
     root = b.root
     man = bundle_writer.load(root)
     src = man["variants"][variant]
-    n = f"{len(head.ngrams):,} token-id {info['spec']['max_n']}-grams"
+    n = f"{len(head.ngrams):,} token-id 1-{info['spec']['max_n']}-grams"
     if blend is None:
         name, rel = "ngram", "model.ngram.onnx"
         nf.standalone(root / rel, head)
@@ -250,7 +259,7 @@ def write_variant(bundle: str, variant: str, head: nf.NgramHead, blend: nf.Blend
         description=desc,
         default=True,
         id_map=id_map,
-        precision=src.get("precision", ""),
+        precision=src.get("precision", "") if blend else "fp32",  # the head alone is float32 math
     )
     man.setdefault("provider_variants", {})["cpu"] = name
     man["extra"]["ngram_head"] = {
@@ -258,10 +267,11 @@ def write_variant(bundle: str, variant: str, head: nf.NgramHead, blend: nf.Blend
         "grafted_onto": variant if blend else None,
         "blend": info["blend"],
         "blend_fitted_with": variant,
+        "blend_fitted_on": info.get("blend_fitted_on", f"the {variant} variant's validation logits"),
         "spec": info["spec"],
         "ngrams": info["ngrams"],
         "fit_seconds": info["fit_seconds"],
-        "validation": {k: v for k, v in info.items() if k.startswith("validation")},
+        **{k: v for k, v in info.items() if k.startswith("validation")},
         "made_by": "python benchmarks/ngram_heads.py --write",
     }
     bundle_writer.save(root, man)
