@@ -63,6 +63,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="pre-train + distil + fine-tune the embedded ALBERTs (teach/train en|zh; --help for options)",
         add_help=False,
     )
+    h = sub.add_parser(
+        "transformers",
+        help="export a Hugging Face *ForSequenceClassification checkpoint directory (BERT, RoBERTa, ...)",
+    )
+    h.add_argument("checkpoint", help="save_pretrained directory: config.json, weights, tokenizer files")
+    h.add_argument("--out", required=True, help="bundle directory to (re)write")
+    h.add_argument("--name", default=None, help="bundle name (default: the checkpoint directory's name)")
+    h.add_argument("--description", default="", help="one line for `edgeclf models` / `info`")
+    h.add_argument(
+        "--max-length", type=int, default=None, help="truncate inputs to this many tokens (default: the model's)"
+    )
+    h.add_argument(
+        "--eval-data",
+        default=None,
+        help="labelled CSV(.gz) (text,label; multi-label: names joined by |): accuracy, or tuned thresholds",
+    )
+    h.add_argument("--eval-limit", type=int, default=None)
+    h.add_argument("--no-int8", action="store_true")
+    h.add_argument("--no-fp16", action="store_true", help="skip the fp16 (GPU) variant")
     d = sub.add_parser("drop-variants", help="remove variants' files from a bundle, keeping their metrics")
     d.add_argument("bundle")
     d.add_argument("variants", nargs="+")
@@ -81,6 +100,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     if args.what == "albert":
         return _albert(args)
+    if args.what == "transformers":
+        return _transformers(args)
     if args.what == "albert-vocab":
         from .albert_train import train_vocab
 
@@ -131,5 +152,39 @@ def _albert(args: argparse.Namespace) -> int:
         int8=not args.no_int8,
         fp16=not args.no_fp16,
         default_variant="fp32" if args.no_int8 else "int8",
+    )
+    return 0
+
+
+def _transformers(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from .transformers import export_transformers, read_config
+    from .transformers_eval import read_eval
+
+    texts = labels = None
+    dataset = command = ""
+    if args.eval_data:
+        _, _, names, multi = read_config(Path(args.checkpoint))
+        texts, labels = read_eval(args.eval_data, names, multi, limit=args.eval_limit)
+        dataset = f"{args.eval_data} ({len(texts):,} rows)"
+        command = f"edgeclf export transformers {args.checkpoint} --eval-data {args.eval_data}"
+    parity_texts = None
+    if texts:  # real texts of many lengths: every 50th by length and the longest
+        by_length = sorted(texts, key=len)
+        parity_texts = [*by_length[:: max(1, len(by_length) // 50)], by_length[-1], "Bad."]
+    export_transformers(
+        args.checkpoint,
+        args.out,
+        name=args.name,
+        description=args.description,
+        max_length=args.max_length,
+        parity_texts=parity_texts,
+        eval_texts=texts,
+        eval_labels=labels,
+        eval_dataset=dataset,
+        eval_command=command,
+        int8=not args.no_int8,
+        fp16=not args.no_fp16,
     )
     return 0
