@@ -72,7 +72,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     h.add_argument("--name", default=None, help="bundle name (default: the checkpoint directory's name)")
     h.add_argument("--description", default="", help="one line for `edgeclf models` / `info`")
     h.add_argument(
-        "--max-length", type=int, default=None, help="truncate inputs to this many tokens (default: the model's)"
+        "--max-length",
+        type=int,
+        default=None,
+        help="truncate inputs to this many tokens (default: the model's)",
     )
     h.add_argument(
         "--eval-data",
