@@ -8,10 +8,11 @@ accuracy) with a tokenizer trained on IMDB reviews (WordPiece, byte-level
 BPE, SentencePiece Unigram; the config's ``vocab_size`` is the real model's,
 so ids beyond the trained vocabulary never occur), then:
 
-1. ``edgeclf export transformers`` (fp32 + int8, parity-checked against
-   PyTorch), ``edgeclf prune``'s path (half the heads, half the FFN, half the
-   layers, no recovery: random weights), and vocabulary pruning of int8 to
-   the pieces 2,000 training reviews use (file bytes before and after);
+1. ``edgeclf export transformers`` (fp32 + its dynamic int8, parity-checked
+   against PyTorch), row-wise int8 (``edgeclf quantize``'s batch-invariant
+   default), ``edgeclf prune``'s path (half the heads, half the FFN, half
+   the layers, no recovery: random weights) and vocabulary pruning of int8
+   to the pieces 2,000 training reviews use (file bytes before and after);
 2. Optimum end to end: its own ONNX export (``main_export``) and its
    ``ORTQuantizer`` dynamic preset for this CPU, run by
    ``ORTModelForSequenceClassification`` with the fast tokenizer;
@@ -22,12 +23,12 @@ so ids beyond the trained vocabulary never occur), then:
 4. peak RSS of a loaded model: one subprocess per candidate loads it and
    classifies one batch, then reports ``ru_maxrss`` (libraries included:
    what a user's process pays);
-5. ``--extras``: the pure-Python tokenizer against the ``tokenizers``
+5. ``--extras SHAPES``, after all tables: the pure-Python tokenizer against the ``tokenizers``
    library (batch 1 and batch 64), onnxruntime's offline transformer
    optimizer before int8 against the plain export, and where int8 time
    goes (onnxruntime's profiler, per operator type).
 
-    python benchmarks/byo_speed.py [--shapes bert-base,...] [--quick] [--extras] [--work-dir DIR]
+    python benchmarks/byo_speed.py [--shapes bert-base,...] [--quick] [--extras SHAPES] [--work-dir DIR]
 
 Writes benchmarks/results/byo_speed.json (``--out`` names another file);
 docs/byo-speed.md's tables are rendered from it (``--render``).
@@ -152,6 +153,15 @@ def build(name: str, work: Path) -> dict[str, Any]:
         prune_bundle(bundle, train, variants=["int8"], log=log)
         seconds["vocabulary prune"] = time.perf_counter() - t0
     manifest = json.loads((bundle / "manifest.json").read_text())
+    if "rowwise-int8" not in manifest["variants"]:  # edgeclf quantize's default method for transformers
+        from edgeclf.export import bundle_writer
+        from edgeclf.quantize.rowwise import quantize_rowwise
+
+        quantize_rowwise(bundle / "model.onnx", bundle / "model.rowwise-int8.onnx")
+        bundle_writer.add_variant(
+            manifest, bundle, "rowwise-int8", "model.rowwise-int8.onnx", precision="int8"
+        )
+        bundle_writer.save(bundle, manifest)
     sizes = {v: d["file"]["size"] for v, d in manifest["variants"].items()}
     sizes["pytorch model.safetensors"] = (ckpt / "model.safetensors").stat().st_size
     optimum = optimum_dirs(ckpt, work / f"{name}-optimum")
@@ -237,7 +247,10 @@ def loader(kind: str, built: dict[str, Any], threads: int, seq: int) -> Any:
     return run_ort
 
 
-KINDS = ["pytorch", "optimum fp32", "optimum int8", "edgeclf fp32", "edgeclf int8", "edgeclf pruned-int8"]
+KINDS = [
+    "pytorch", "optimum fp32", "optimum int8", "edgeclf fp32", "edgeclf int8", "edgeclf rowwise-int8",
+    "edgeclf pruned-int8",
+]  # fmt: skip
 
 
 def speed(built: dict[str, Any], grid: list[tuple[int, int, int]], rounds: int, done: Any) -> dict[str, Any]:
@@ -281,7 +294,7 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="batch 1, 128 tokens, 2 threads; 3 rounds")
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument(
-        "--extras", action="store_true", help="tokenizers, the offline optimizer, the int8 profile"
+        "--extras", default="", metavar="SHAPES", help="then for these shapes: tokenizers, optimizer, profile"
     )
     p.add_argument(
         "--work-dir", default=None, help="checkpoints and bundles (kept; default: a temporary dir)"
@@ -319,11 +332,14 @@ def main() -> None:
         shown["load_average_before"] = os.getloadavg()[0]
         speed(built, grid, rounds, done)
         shown["peak_rss_mib"] = rss(built)
-        if args.extras:
-            from byo_speed_extras import extras
-
-            shown["extras"] = extras(built, SHAPES[name][2], log)
         shown["load_average_after"] = os.getloadavg()[0]
+        save(args.out, result)
+    if args.build_only:
+        return None
+    for name in args.extras.split(",") if args.extras else []:  # after every table: the lesser figures
+        from byo_speed_extras import extras
+
+        result["shapes"][name]["extras"] = extras(result["shapes"][name], SHAPES[name][2], log)
         save(args.out, result)
     result["machine"]["load_average_end"] = os.getloadavg()[0]
     save(args.out, result)

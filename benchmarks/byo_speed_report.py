@@ -13,7 +13,9 @@ from typing import Any
 from common import markdown_table
 
 BEGIN, END = "<!-- byo-speed:begin -->", "<!-- byo-speed:end -->"
-CANDIDATES = ["optimum fp32", "optimum int8", "edgeclf fp32", "edgeclf int8", "edgeclf pruned-int8"]
+CANDIDATES = [
+    "optimum fp32", "optimum int8", "edgeclf fp32", "edgeclf int8", "edgeclf rowwise-int8", "edgeclf pruned-int8"
+]  # fmt: skip
 MB = 1024 * 1024
 
 
@@ -43,6 +45,7 @@ def size_table(shapes: dict[str, Any]) -> str:
     cols = [
         ("PyTorch safetensors", "pytorch model.safetensors"), ("Optimum fp32", "optimum fp32"),
         ("Optimum int8", "optimum int8"), ("edgeclf fp32", "fp32"), ("edgeclf int8", "int8"),
+        ("rowwise-int8", "rowwise-int8"),
         ("pruned-int8", "pruned-int8"), ("vocab-int8", "vocab-int8"),
     ]  # fmt: skip
     rows = [[name, *(f"{s['sizes_bytes'][k] / MB:.0f}" for _, k in cols)] for name, s in shapes.items()]
