@@ -96,6 +96,31 @@ class SentencePieceTokenizer(TextSteps):
         self.remove_extra_whitespaces = remove_extra_whitespaces
         self.cache_size = cache_size
 
+        self._init_vocab(pieces, scores, types, unk_id, added_tokens, prefixes)
+        #: pre-tokenized words (read_ids): str.split's whitespace becomes a forced ▁ boundary
+        self.cut_words = re.compile(r"\S+") if self._word_split and add_dummy_prefix else None
+        #: texts read whole when their end is kept: a suffix tokenized alone starts its float32
+        #: running score at 0, not at the dropped part's, and may split a tie word the other way
+        self.whole_tail_chars = WHOLE_TAIL_CHARS
+        # word and chunk caches, two generations each (see _word_miss)
+        self._cache: dict[str, _Entry] = {}
+        self._cache_old: dict[str, _Entry] = {}
+        self._chunks: dict[str, _Entry] = {}
+        self._chunks_old: dict[str, _Entry] = {}
+        self._chunk_re: re.Pattern[str] | bool | None = False  # False: not decided yet, see _chunking
+
+        self._init_text_steps(lowercase_protect, single_map, multi_second, charsmap)
+
+    def _init_vocab(
+        self,
+        pieces: Sequence[str],
+        scores: Sequence[float],
+        types: Sequence[int],
+        unk_id: int,
+        added_tokens: Sequence[Mapping[str, Any]],
+        prefixes: Sequence[str] | None,
+    ) -> None:
+        """The Viterbi candidates, the token -> id table and whether words can be cached alone."""
         # Viterbi candidates: NORMAL pieces only (UNUSED are skipped, CONTROL and
         # UNKNOWN are not in sentencepiece's trie at all).
         if len(set(pieces)) != len(pieces):
@@ -131,19 +156,6 @@ class SentencePieceTokenizer(TextSteps):
         else:
             inner = sum(SPACE in p[1:] for p in normal)
         self._word_split = SPACE in normal and inner == 0
-        #: pre-tokenized words (read_ids): str.split's whitespace becomes a forced ▁ boundary
-        self.cut_words = re.compile(r"\S+") if self._word_split and add_dummy_prefix else None
-        #: texts read whole when their end is kept: a suffix tokenized alone starts its float32
-        #: running score at 0, not at the dropped part's, and may split a tie word the other way
-        self.whole_tail_chars = WHOLE_TAIL_CHARS
-        # word and chunk caches, two generations each (see _word_miss)
-        self._cache: dict[str, _Entry] = {}
-        self._cache_old: dict[str, _Entry] = {}
-        self._chunks: dict[str, _Entry] = {}
-        self._chunks_old: dict[str, _Entry] = {}
-        self._chunk_re: re.Pattern[str] | bool | None = False  # False: not decided yet, see _chunking
-
-        self._init_text_steps(lowercase_protect, single_map, multi_second, charsmap)
 
     # ------------------------------------------------------------------ loading
 
