@@ -162,6 +162,9 @@ def build(name: str, work: Path) -> dict[str, Any]:
             manifest, bundle, "rowwise-int8", "model.rowwise-int8.onnx", precision="int8"
         )
         bundle_writer.save(bundle, manifest)
+    if "vocab" not in manifest["variants"]:  # the fp32 file's bytes too (the same rows as vocab-int8's)
+        prune_bundle(bundle, train, variants=["fp32"], log=log)
+        manifest = json.loads((bundle / "manifest.json").read_text())
     sizes = {v: d["file"]["size"] for v, d in manifest["variants"].items()}
     sizes["pytorch model.safetensors"] = (ckpt / "model.safetensors").stat().st_size
     optimum = optimum_dirs(ckpt, work / f"{name}-optimum")
@@ -293,13 +296,18 @@ def main() -> None:
     p.add_argument("--shapes", default=",".join(SHAPES))
     p.add_argument("--quick", action="store_true", help="batch 1, 128 tokens, 2 threads; 3 rounds")
     p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--cells", default=None, help="batch/tokens/threads,... (default: the whole grid)")
     p.add_argument(
         "--extras", default="", metavar="SHAPES", help="then for these shapes: tokenizers, optimizer, profile"
     )
     p.add_argument(
         "--work-dir", default=None, help="checkpoints and bundles (kept; default: a temporary dir)"
     )
-    p.add_argument("--out", default="byo_speed", help="results file name under benchmarks/results/")
+    p.add_argument(
+        "--out",
+        default="byo_speed",
+        help="results file name under benchmarks/results/ (--render: names, comma-separated)",
+    )
     p.add_argument(
         "--build-only", action="store_true", help="make checkpoints, bundles and Optimum's files only"
     )
@@ -312,10 +320,13 @@ def main() -> None:
     if args.render:
         from byo_speed_report import render
 
-        return render(ROOT / "benchmarks" / "results" / f"{args.out}.json", ROOT / "docs" / "byo-speed.md")
+        files = [ROOT / "benchmarks" / "results" / f"{name}.json" for name in args.out.split(",")]
+        return render(files, ROOT / "docs" / "byo-speed.md")
     work = Path(args.work_dir or tempfile.mkdtemp(prefix="byo-speed-"))
     work.mkdir(parents=True, exist_ok=True)
     grid = [(1, 128, 2)] if args.quick else GRID
+    if args.cells:
+        grid = [tuple(int(v) for v in c.split("/")) for c in args.cells.split(",")]
     rounds = 3 if args.quick else args.rounds
     result: dict[str, Any] = {"machine": machine(), "rounds": rounds, "shapes": {}, "random_weights": True}
     for name in args.shapes.split(","):
@@ -339,7 +350,8 @@ def main() -> None:
     for name in args.extras.split(",") if args.extras else []:  # after every table: the lesser figures
         from byo_speed_extras import extras
 
-        result["shapes"][name]["extras"] = extras(result["shapes"][name], SHAPES[name][2], log)
+        shown = result["shapes"].setdefault(name, build(name, work))
+        shown["extras"] = extras(shown, SHAPES[name][2], log)
         save(args.out, result)
     result["machine"]["load_average_end"] = os.getloadavg()[0]
     save(args.out, result)

@@ -65,12 +65,14 @@ def rss_table(shapes: dict[str, Any]) -> str:
 def pruning_table(shapes: dict[str, Any]) -> str:
     rows = []
     for name, s in shapes.items():
-        to, vp = s["pruning"], s["vocab_pruning"]["variants"]["vocab-int8"]
+        to, b = s["pruning"], s["sizes_bytes"]
+        vp = next(iter(s["vocab_pruning"]["variants"].values()))
         rows.append([
             name, f"{to['heads']} / {to['ffn']} / {to['layers']}", f"{vp['rows'][0]:,} -> {vp['rows'][1]:,}",
-            f"{vp['bytes'][0] / MB:.1f} -> {vp['bytes'][1] / MB:.1f}",
+            f"{b['fp32'] / MB:.1f} -> {b['vocab'] / MB:.1f}" if "vocab" in b else "",
+            f"{b['int8'] / MB:.1f} -> {b['vocab-int8'] / MB:.1f}",
         ])  # fmt: skip
-    headers = ["shape", "pruned-int8: heads / FFN / layers", "vocab-int8: embedding rows", "int8 MiB"]
+    headers = ["shape", "pruned-int8: heads / FFN / layers", "embedding rows", "fp32 MiB", "int8 MiB"]
     return markdown_table(headers, rows)
 
 
@@ -124,15 +126,22 @@ FUSED = (
 )
 
 
-def render(results: Path, doc: Path) -> None:
-    data = json.loads(results.read_text(encoding="utf-8"))
-    shapes = data["shapes"]
-    m = data["machine"]
+def render(results: list[Path], doc: Path) -> None:
+    """The tables of one or more runs (each shape's figures from one run; a later file adds to a shape)."""
+    shapes: dict[str, Any] = {}
+    runs = []
+    for path in results:
+        data = json.loads(path.read_text(encoding="utf-8"))
+        for name, shape in data["shapes"].items():
+            shapes.setdefault(name, {}).update(shape)
+        m = data["machine"]
+        runs.append(
+            f"`{path.relative_to(doc.parents[1])}` ({', '.join(data['shapes'])}): {m['cpu']} ({m['cores']} cores), "
+            f"onnxruntime {m['onnxruntime']}, {data['rounds']} interleaved rounds, load average "
+            f"{m['load_average']:.1f} at the start and {m.get('load_average_end', float('nan')):.1f} at the end."
+        )
     parts = [
-        f"Measured on {m['cpu']} ({m['cores']} cores), onnxruntime {m['onnxruntime']}, "
-        f"{data['rounds']} interleaved rounds; load average {m['load_average']:.1f} at the start, "
-        f"{m.get('load_average_end', float('nan')):.1f} at the end. Random weights. "
-        f"(`{results.relative_to(doc.parents[1])}`)",
+        "Random weights. " + " ".join(runs),
         *(speed_table(n, s) for n, s in shapes.items() if s.get("timing")),
         size_table(shapes),
         rss_table(shapes),
