@@ -20,6 +20,7 @@ from pathlib import Path
 
 import pytest
 
+from edgeclf.bundle import open_bundle
 from edgeclf.classifier import DEFAULT_BATCH_TOKENS
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -82,6 +83,11 @@ def wait_for(port: int, model: str, condition, timeout: float = 60.0) -> dict:
     raise AssertionError(f"/health never showed the expected state: {stats}")
 
 
+def cpu_variant(model: str) -> str:
+    """The variant a bundle runs on this CPU machine (its manifest's choice)."""
+    return open_bundle(model).manifest.provider_variants["cpu"]
+
+
 # --------------------------------------------------------------------- happy path
 
 
@@ -90,7 +96,7 @@ def test_binds_loopback_by_default_and_answers_in_input_order(server, checkers):
     for model, checker in checkers.items():
         status, _, body = predict(server.port, {"texts": TEXTS[:6], "model": model, "probabilities": True})
         assert status == 200
-        assert body["model"] == model and body["variant"] == "int8"
+        assert body["model"] == model and body["variant"] == cpu_variant(model)
         assert checker.check(list(range(6)), 200, json.dumps(body).encode()) is None
         for p in body["predictions"]:
             assert set(p["probabilities"]) == {"negative", "positive"}
@@ -143,7 +149,7 @@ def test_models_and_health(server):
         loaded = m.pop("loaded")
         assert m == by_name[m["name"]]  # what `edgeclf models --json` shows ...
         assert (
-            loaded["variant"] == "int8" and "CPUExecutionProvider" in loaded["providers"]
+            loaded["variant"] == cpu_variant(m["name"]) and "CPUExecutionProvider" in loaded["providers"]
         )  # ... + what runs
         assert loaded["batching"]["enabled"] is True
         # ALBERT on the CPU provider: merged batches split at the classifier's token limit, as
