@@ -135,6 +135,8 @@ def render(results: list[Path], doc: Path) -> None:
         for name, shape in data["shapes"].items():
             shapes.setdefault(name, {}).update(shape)
         m = data["machine"]
+        after = [v.get("load_average_after", float("nan")) for v in data["shapes"].values()]
+        m.setdefault("load_average_end", after[-1] if after else float("nan"))  # a run stopped after a shape
         runs.append(
             f"`{path.relative_to(doc.parents[1])}` ({', '.join(data['shapes'])}): {m['cpu']} ({m['cores']} cores), "
             f"onnxruntime {m['onnxruntime']}, {data['rounds']} interleaved rounds, load average "
