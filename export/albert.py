@@ -103,34 +103,9 @@ def to_onnx(checkpoint: Path, path: Path) -> Any:
     model = transformers.AlbertForSequenceClassification.from_pretrained(str(checkpoint))
     model.eval()
 
-    class Logits(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
-
-    wrapper = Logits(model).eval()  # .eval() again: the legacy exporter can flip dropout back on
     ids = torch.tensor([[2, 10, 11, 12, 3], [2, 13, 3, 0, 0]], dtype=torch.int64)
-    mask = (ids != 0).long()
     path.parent.mkdir(parents=True, exist_ok=True)
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper,
-            (ids, mask),
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                "logits": {0: "batch"},
-            },
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+    export_logits_onnx(model, ids, (ids != 0).long(), path)
     return model
 
 
@@ -428,3 +403,35 @@ def _add_variants(
         prefs["cuda"] = "fp16" if "fp16" in manifest["variants"] else "fp32"
     prefs["cpu"] = "int8" if "int8" in manifest["variants"] else "fp32"
     manifest["provider_variants"] = prefs
+
+
+def export_logits_onnx(model: Any, ids: Any, mask: Any, path: Path) -> None:
+    """Write a ``*ForSequenceClassification`` model as ONNX: ``input_ids`` + ``attention_mask``
+    (int64, dynamic batch and sequence) in, ``logits`` out. The one export every family shares."""
+    torch = require("torch", "ONNX export")
+
+    class Logits(torch.nn.Module):
+        def __init__(self, inner: Any) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
+            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    wrapper = Logits(model).eval()  # .eval() again: the legacy exporter can flip dropout back on
+    with torch.no_grad():
+        torch.onnx.export(
+            wrapper,
+            (ids, mask),
+            str(path),
+            input_names=["input_ids", "attention_mask"],
+            output_names=["logits"],
+            dynamic_axes={
+                "input_ids": {0: "batch", 1: "sequence"},
+                "attention_mask": {0: "batch", 1: "sequence"},
+                "logits": {0: "batch"},
+            },
+            opset_version=OPSET,
+            do_constant_folding=True,
+            dynamo=False,
+        )

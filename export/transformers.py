@@ -39,7 +39,7 @@ import numpy as np
 from edgeclf._ort import import_onnxruntime
 
 from . import bundle_writer, model_card, require
-from .albert import FP16_TOLERANCE, OPSET, _add_variants, deduplicate, float_parity
+from .albert import FP16_TOLERANCE, _add_variants, deduplicate, export_logits_onnx, float_parity
 
 os.environ.setdefault("USE_TF", "0")
 
@@ -183,32 +183,8 @@ def to_onnx(ckpt: Path, path: Path, sample: list[list[int]], pad_id: int) -> Any
         str(ckpt), attn_implementation="eager"
     ).eval()
 
-    class Logits(torch.nn.Module):
-        def __init__(self, inner: Any) -> None:
-            super().__init__()
-            self.inner = inner
-
-        def forward(self, input_ids: Any, attention_mask: Any) -> Any:
-            return self.inner(input_ids=input_ids, attention_mask=attention_mask).logits
-
     ids, mask = pad(sample, None, pad_id)
-    wrapper = Logits(model).eval()
-    with torch.no_grad():
-        torch.onnx.export(
-            wrapper,
-            (torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64))),
-            str(path),
-            input_names=["input_ids", "attention_mask"],
-            output_names=["logits"],
-            dynamic_axes={
-                "input_ids": {0: "batch", 1: "sequence"},
-                "attention_mask": {0: "batch", 1: "sequence"},
-                "logits": {0: "batch"},
-            },
-            opset_version=OPSET,
-            do_constant_folding=True,
-            dynamo=False,
-        )
+    export_logits_onnx(model, torch.from_numpy(ids), torch.from_numpy(mask.astype(np.int64)), path)
     return model
 
 
