@@ -20,8 +20,8 @@ end; everything else is one path:
 3. ``torch.onnx.export`` (TorchScript exporter, eager attention), shared
    weights stored once, and logits checked against PyTorch on real texts of
    several lengths and batch sizes (max |difference| <= 1e-4).
-4. fp16 and int8 variants (the project's int8 method, ``edgeclf.export.albert``'s
-   variant step), the model card, and, with ``--eval-data``, accuracy (single
+4. fp16 and int8 variants (``edgeclf.export.albert``'s variant step: ``int8``
+   row-wise, batch-invariant, the CPU default; ``int8-dynamic`` by name), the model card, and, with ``--eval-data``, accuracy (single
    label) or per-label thresholds tuned for F1 (multi-label; 0.5 otherwise).
 """
 
@@ -232,7 +232,7 @@ def export_transformers(
     fp16: bool = True,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    """Write a bundle (fp32, fp16, int8) for a checkpoint; returns the manifest.
+    """Write a bundle (fp32, fp16, int8, int8-dynamic) for a checkpoint; returns the manifest.
 
     ``eval_labels``: label ids (single-label) or tuples of label ids (multi-label).
     """

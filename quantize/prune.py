@@ -449,7 +449,7 @@ def _export_pruned(
 ) -> str | None:
     """``model.<name>.onnx`` and its int8 twin in the bundle, checked against PyTorch; the id map's path."""
     from edgeclf.export.albert import deduplicate, parity, to_onnx
-    from edgeclf.quantize.int8 import quantize_weights
+    from edgeclf.quantize.rowwise import quantize_rowwise
 
     fp32, q8 = f"model.{name}.onnx", f"model.{name}-int8.onnx"
     id_map_rel = id_map = None
@@ -464,7 +464,7 @@ def _export_pruned(
     report["parity"] = parity(model, tok, root / fp32, texts, max_length, id_map=id_map)
     if report["parity"]["max_abs_logit_diff"] > 1e-4:
         raise RuntimeError(f"pruned export does not match PyTorch: {report['parity']}")
-    quantize_weights(root / fp32, root / q8)
+    quantize_rowwise(root / fp32, root / q8)  # the batch-invariant int8 the bundles default to
     return id_map_rel
 
 
@@ -500,7 +500,7 @@ def _add_pruned_variants(
         root,
         f"{name}-int8",
         f"model.{name}-int8.onnx",
-        description=f"pruned + dynamic int8: {desc}",
+        description=f"pruned + row-wise int8: {desc}",
         id_map=id_map_rel,
         precision="int8",
     )

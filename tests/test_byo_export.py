@@ -78,7 +78,8 @@ def test_bundle_gives_pytorchs_probabilities(
     manifest = json.loads((bundle / "manifest.json").read_text(encoding="utf-8"))
     assert manifest["extra"]["parity"]["max_abs_logit_diff"] <= 1e-4
     assert manifest["tokenizer"]["kind"] == "hf-tokenizer-json"
-    assert set(manifest["variants"]) == {"fp32", "fp16", "int8"}
+    assert set(manifest["variants"]) == {"fp32", "fp16", "int8", "int8-dynamic"}
+    assert manifest["provider_variants"]["cpu"] == "int8"
     config = json.loads((ckpt / "config.json").read_text(encoding="utf-8"))
     assert list(manifest["labels"]) == [config["id2label"][str(i)] for i in range(len(config["id2label"]))]
     multi = family.endswith("-multi")
@@ -88,9 +89,13 @@ def test_bundle_gives_pytorchs_probabilities(
     for batch_size in (1, 8):
         clf = edgeclf.load(bundle, variant="fp32", providers="cpu", batch_size=batch_size)
         assert np.abs(clf.predict_proba(texts) - want).max() <= 1e-4, (family, batch_size)
-    for variant, tolerance in (("fp16", 5e-3), ("int8", 0.1)):
+    for variant, tolerance in (("fp16", 5e-3), ("int8", 0.1), ("int8-dynamic", 0.1)):
         got = edgeclf.load(bundle, variant=variant, providers="cpu").predict_proba(texts)
         assert np.abs(got - want).max() <= tolerance, (family, variant)
+    # the default int8 is row-wise: a text scores the same alone as in a padded batch of others
+    int8 = edgeclf.load(bundle, variant="int8", providers="cpu", batch_size=8)
+    alone = np.concatenate([int8.predict_proba([t]) for t in texts])
+    assert np.abs(int8.predict_proba(texts) - alone).max() <= 1e-5, family
 
 
 def test_multi_label_predictions_and_tuned_thresholds(
@@ -174,7 +179,7 @@ def test_cli_export_then_predict(
     out = byo_work / "cli-bundle"
     assert main(["transformers", str(ckpt), "--out", str(out), "--no-fp16", "--max-length", "64"]) == 0
     manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
-    assert manifest["max_length"] == 64 and set(manifest["variants"]) == {"fp32", "int8"}
+    assert manifest["max_length"] == 64 and set(manifest["variants"]) == {"fp32", "int8", "int8-dynamic"}
     rows = byo_work / "rows.csv"
     rows.write_text("id,text\n1,A fine film.\n2,Terrible. 糟糕\n", encoding="utf-8")
     done = run_cli("predict", str(rows), "-m", str(out))
