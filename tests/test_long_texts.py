@@ -26,7 +26,17 @@ FILLER = "the plot moves along and the cast does what the script asks of them. "
 
 @pytest.fixture(scope="module")
 def albert():
-    return edgeclf.load("albert-imdb", providers="cpu")
+    return edgeclf.load("albert-imdb", providers="cpu", long_texts="truncate")
+
+
+def test_albert_imdb_reads_long_reviews_in_windows_by_default():
+    """Its manifest says windows (chosen on validation reviews: benchmarks/long_text_route.py)."""
+    clf = edgeclf.load("albert-imdb", providers="cpu")
+    assert clf.long_texts == "windows" and clf.manifest.long_texts.mode == "windows"
+    text = "An astonishing, moving masterpiece. " * 60 + FILLER * 60 + "Dull and far too long, 3/10."
+    default = clf.predict_proba([text])
+    np.testing.assert_array_equal(default, clf.predict_proba([text], long_texts="windows"))
+    assert np.abs(default - clf.predict_proba([text], long_texts="truncate")).max() > 0.05
 
 
 def test_window_starts_cover_the_kept_side_and_overlap():
