@@ -7,7 +7,8 @@ claimed) with a tokenizer trained on IMDB / Weibo texts, exported with
 every length up to the 128-token limit), then loaded by the runtime alone and
 compared with PyTorch's probabilities. Records per family: the exporter's
 parity (max |logit| difference fp32 ONNX vs PyTorch, batches of 1, 3 and 8),
-the runtime's fp32 / fp16 / int8 max |probability| difference from PyTorch,
+the runtime's fp32 / fp16 / int8 (row-wise) / int8-dynamic max |probability|
+difference from PyTorch,
 and the bundle's file sizes.
 
     python benchmarks/byo_families.py [--families roberta,...] [--work DIR]
@@ -59,7 +60,7 @@ def runtime_vs_pytorch(ckpt: Path, bundle: Path, texts: list[str], multi: bool) 
         rows.append(torch.sigmoid(logits) if multi else torch.softmax(logits, -1))
     want = torch.cat(rows).numpy()
     out = {}
-    for variant in ("fp32", "fp16", "int8"):
+    for variant in ("fp32", "fp16", "int8", "int8-dynamic"):
         got = edgeclf.load(bundle, variant=variant, providers="cpu", batch_size=8).predict_proba(texts)
         out[variant] = float(np.abs(got - want).max())
     return out
