@@ -149,10 +149,12 @@ def _train_spm(name: str, texts: Sequence[str], out: Path, vocab: int) -> None:
     corpus.unlink()
 
 
-def _config(family: str, tok: Any, labels: int, multi_label: bool) -> Any:
+def _config(
+    family: str, tok: Any, labels: int, multi_label: bool, shape: dict[str, int] | None = None
+) -> Any:
     import transformers
 
-    h, n, heads, ffn, pos = (SHAPE[k] for k in ("hidden", "layers", "heads", "ffn", "positions"))
+    h, n, heads, ffn, pos = ((shape or SHAPE)[k] for k in ("hidden", "layers", "heads", "ffn", "positions"))
     common: dict[str, Any] = dict(
         vocab_size=len(tok),
         num_labels=labels,
