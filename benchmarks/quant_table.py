@@ -11,7 +11,8 @@ all through ``edgeclf.load`` on a scratch copy of the bundle:
   initialised model of that shape, as in bench_albert_base.py);
 - ``int8-dynamic``: onnxruntime's dynamic int8 (one activation scale per batch);
 - ``int8``: row-wise int8 (edgeclf.quantize.rowwise, one scale per token row);
-- ``static``: static QDQ int8, activation ranges from 256 training texts;
+- ``static``: static QDQ int8, activation ranges from 256 training texts
+  (``--calibration-texts``);
 - the bundle's pruned variant (albert-imdb ``pruned-int8``, albert-zh-rumor
   ``vocab-int8``), row-wise, where the bundle has one.
 
@@ -65,7 +66,7 @@ def data(model: str) -> tuple[list[str], list[int], list[str], str]:
     return test, [int(y) for y in labels], train, "IMDB test"
 
 
-def scratch_bundle(model: str, work: Path, log) -> Path:
+def scratch_bundle(model: str, work: Path, log, calibration: int = 256) -> Path:
     """A copy of the bundle with fp32, int8-dynamic, int8 (row-wise) and static variants."""
     from edgeclf.export.albert import deduplicate, export_albert, to_onnx
     from edgeclf.quantize.int8 import quantize_weights
@@ -90,7 +91,7 @@ def scratch_bundle(model: str, work: Path, log) -> Path:
     files = {"fp32": fp32.name, "int8-dynamic": "model.int8-dynamic.onnx", "int8": "model.int8.onnx"}
     quantize_weights(fp32, root / files["int8-dynamic"])
     quantize_rowwise(fp32, root / files["int8"])
-    quantize_static_qdq(fp32, work / "static.qdq.onnx", calibration_feeds(root, train, None, 256))
+    quantize_static_qdq(fp32, work / "static.qdq.onnx", calibration_feeds(root, train, None, calibration))
     from edgeclf.quantize.int8 import quantize_embedding_only
 
     quantize_embedding_only(work / "static.qdq.onnx", root / "model.static.onnx")
@@ -281,6 +282,12 @@ def main() -> None:
         help="only the shipped int8 variants' accuracy into the manifest (no fp32 export, no table)",
     )
     ap.add_argument("--work", type=Path, default=ROOT / "scratch" / "quant_table")
+    ap.add_argument(
+        "--calibration-texts",
+        type=int,
+        default=256,
+        help="training texts the static variant is calibrated on",
+    )
     a = ap.parse_args()
     if a.render:
         print(render(a.model))
@@ -297,7 +304,7 @@ def main() -> None:
     work = a.work / a.model
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
-    root = scratch_bundle(a.model, work, log=lambda *_: None)
+    root = scratch_bundle(a.model, work, log=lambda *_: None, calibration=a.calibration_texts)
     variants = ["fp32", "int8-dynamic", "int8", "static"]
     pruned = PRUNED.get(a.model)
     texts, labels, _, dataset = data(a.model if a.model != "albert-base-v2" else "albert-imdb")
@@ -305,6 +312,7 @@ def main() -> None:
     n_sample = 64 if a.model == "albert-base-v2" else a.invariance_texts  # albert-base: ~50x the compute
     sample = texts[:: max(1, len(texts) // n_sample)][:n_sample]
     result: dict[str, Any] = {"model": a.model, "machine": machine(), "test_texts": len(texts)}
+    result["calibration_texts"] = a.calibration_texts
     with edgeclf.load(root, variant="fp32", providers="cpu") as clf:
         long = max(sample, key=lambda t: len(clf.tokenizer.encode(t)))
         ids = clf.tokenizer.encode(long)[:128]
