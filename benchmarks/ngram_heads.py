@@ -1,6 +1,6 @@
 """The n-gram heads of the shipped ALBERT bundles: fitted, chosen on validation texts, written.
 
-    python benchmarks/ngram_heads.py [--only en|zh] [--variant int8] [--write]
+    python benchmarks/ngram_heads.py [--only en|zh] [--variant int8] [--write [--not-default]]
 
 Per bundle (``export/ngram_fuse.py`` does the work):
 
@@ -8,7 +8,9 @@ Per bundle (``export/ngram_fuse.py`` does the work):
    student's validation texts (``teacher.split_indices``: 2,500 reviews /
    600 posts, never trained on by the ALBERT students) are held out.
 2. A TF-IDF + logistic regression head is fitted on token-id n-grams of the
-   remaining texts.
+   remaining texts. A bundle that reads long texts in windows (its manifest's
+   ``long_texts``) is scored and blended on the validation texts' windows,
+   averaged per text as the runtime averages them.
 3. On the validation texts, three routes are scored: the transformer variant
    alone, the head alone, and the two blended (weights by a logistic
    regression on the two margins, scored out of fold by 5-fold cross-fitting).
@@ -193,7 +195,18 @@ def routes(lang: str, lt: np.ndarray, margin: np.ndarray, y: np.ndarray) -> dict
     }
 
 
-def run(lang: str, variant: str, write: bool, blend_checkpoint: Path | None = None) -> dict[str, Any]:
+def _mean_by(values: np.ndarray, owner: np.ndarray | None, n: int) -> np.ndarray:
+    """Per-window values averaged per text (``owner``: each window's text)."""
+    if owner is None:
+        return values
+    out = np.zeros((n, *values.shape[1:]))
+    np.add.at(out, owner, values)
+    return out / np.bincount(owner, minlength=n).reshape(-1, *[1] * (values.ndim - 1))
+
+
+def run(
+    lang: str, variant: str, write: bool, blend_checkpoint: Path | None = None, default: bool = True
+) -> dict[str, Any]:
     cfg = LANGS[lang]
     texts, y = training_texts(lang)
     tr, va = teacher.split_indices(len(texts), cfg.validation, 42)
@@ -201,8 +214,15 @@ def run(lang: str, variant: str, write: bool, blend_checkpoint: Path | None = No
     special = special_ids(tokenizer(cfg.bundle))
     head, fit_s = fitted_head(cfg, [seqs[i] for i in tr], y[tr], special)
     vseqs, yv = [seqs[i] for i in va], y[va]
-    margin = head.margin(vseqs, special)
-    lt = transformer_logits(cfg.bundle, variant, vseqs)
+    pool = lambda v: v  # noqa: E731 - one row per text
+    if open_bundle(cfg.bundle).manifest.long_texts.mode == "windows":
+        # the bundle reads long texts in windows and averages the blended logits, which is the blend of
+        # the averaged transformer logits and head margins: fit it on those
+        clf = edgeclf.load(cfg.bundle, variant=variant, providers="cpu")
+        enc = clf.encode_texts([texts[i] for i in va])
+        vseqs, pool = enc.ids, lambda v: _mean_by(v, enc.owner, len(va))
+    margin = pool(head.margin(vseqs, special))
+    lt = pool(transformer_logits(cfg.bundle, variant, vseqs))
     out: dict[str, Any] = {
         "bundle": cfg.bundle,
         "variant": variant,
@@ -217,7 +237,7 @@ def run(lang: str, variant: str, write: bool, blend_checkpoint: Path | None = No
         out["validation_no_near_duplicate"] = routes(lang, lt[novel], margin[novel], yv[novel])
     checks = [out["validation"]] + ([out["validation_no_near_duplicate"]] if lang == "zh" else [])
     if blend_checkpoint is not None:  # a transformer that never saw the validation texts fits the blend
-        lt = checkpoint_logits(blend_checkpoint, vseqs)
+        lt = pool(checkpoint_logits(blend_checkpoint, vseqs))
         out["blend_fitted_on"] = str(blend_checkpoint)
         out["validation_blend_checkpoint"] = routes(lang, lt, margin, yv)
         checks = [out["validation_blend_checkpoint"]]
@@ -227,12 +247,14 @@ def run(lang: str, variant: str, write: bool, blend_checkpoint: Path | None = No
     out["route"] = "blend" if blend_wins else "head"
     print(json.dumps(out, indent=1), flush=True)
     if write:
-        out["written"] = write_variant(cfg.bundle, variant, head, blend if blend_wins else None, out)
+        out["written"] = write_variant(cfg.bundle, variant, head, blend if blend_wins else None, out, default)
     return out
 
 
-def write_variant(bundle: str, variant: str, head: nf.NgramHead, blend: nf.Blend | None, info: dict) -> str:
-    """Add the chosen route as the bundle's default CPU variant; returns its name."""
+def write_variant(
+    bundle: str, variant: str, head: nf.NgramHead, blend: nf.Blend | None, info: dict, default: bool = True
+) -> str:
+    """Add the chosen route as a variant (the bundle's default CPU variant if ``default``); returns its name."""
     b = open_bundle(bundle)
     root = b.root
     man = bundle_writer.load(root)
@@ -257,10 +279,17 @@ def write_variant(bundle: str, variant: str, head: nf.NgramHead, blend: nf.Blend
         name,
         rel,
         description=desc,
-        default=True,
+        default=default,
         id_map=id_map,
         precision=src.get("precision", "") if blend else "fp32",  # the head alone is float32 math
     )
+    if not default:  # another transformer variant with the same head: its blend is recorded beside
+        man["extra"].setdefault("ngram_head_variants", {})[name] = {
+            "grafted_onto": variant, "blend": info["blend"], "blend_fitted_on": info.get("blend_fitted_on"),
+            "made_by": f"python benchmarks/ngram_heads.py --variant {variant} --write --not-default",
+        }  # fmt: skip
+        bundle_writer.save(root, man)
+        return name
     man.setdefault("provider_variants", {})["cpu"] = name
     man["extra"]["ngram_head"] = {
         "route": info["route"],
@@ -291,9 +320,15 @@ def main(argv: list[str] | None = None) -> int:
         "variant's: for a variant whose training saw the validation texts (albert-imdb: "
         "checkpoints/albert-imdb-ffn1024, its parent)",
     )
+    p.add_argument(
+        "--not-default", action="store_true", help="write the variant beside the default, not as it"
+    )
+    p.add_argument("--record-as", default=None, help="the results key (default: the language)")
     a = p.parse_args(argv)
     done = {
-        lang: run(lang, a.variant, a.write, a.blend_checkpoint if lang == "en" else None)
+        (a.record_as or (lang if not a.not_default else f"{lang} {a.variant}")): run(
+            lang, a.variant, a.write, a.blend_checkpoint if lang == "en" else None, not a.not_default
+        )
         for lang in ([a.only] if a.only else list(LANGS))
     }
     old = json.loads(RESULTS.read_text(encoding="utf-8")) if RESULTS.is_file() else {}

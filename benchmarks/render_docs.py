@@ -280,9 +280,13 @@ def _shipped_shapes(model: str) -> dict[str, dict]:
         "ffn": c["intermediate_size"],
         "layers": c["num_hidden_layers"],
     }
-    out = {v: base for v in m["variants"] if not v.startswith("pruned")}
-    for name, rec in m["extra"].get("pruning", {}).items():
-        out[f"{name}-int8"] = {k: rec["to"][k] for k in ("heads", "ffn", "layers")}
+    pruned = {f"{name}-int8": rec for name, rec in m["extra"].get("pruning", {}).items()}
+    # a variant grafted onto another (the n-gram heads) has the shape of the one it was grafted onto
+    onto = {n: g["grafted_onto"] for n, g in m["extra"].get("ngram_head_variants", {}).items()}
+    out = {}
+    for v in m["variants"]:
+        rec = pruned.get(onto.get(v, v))
+        out[v] = {k: rec["to"][k] for k in ("heads", "ffn", "layers")} if rec else base
     return out
 
 
