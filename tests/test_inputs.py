@@ -170,7 +170,9 @@ def test_long_texts_reaches_the_classifier_from_the_command_line(tmp_path, capsy
     out = str(tmp_path / "w.csv")
     assert main(["predict", str(src), "-m", "albert-imdb", "--long-texts", "windows", "-o", out]) == 0
     assert f"{windows:.2f} windows per text, at most {windows}" in capsys.readouterr().err
-    assert main(["predict", str(src), "-m", "albert-imdb", "-o", out]) == 0
+    assert main(["predict", str(src), "-m", "albert-imdb", "-o", out]) == 0  # its manifest says windows
+    assert f"{windows:.2f} windows per text" in capsys.readouterr().err
+    assert main(["predict", str(src), "-m", "albert-imdb", "--long-texts", "truncate", "-o", out]) == 0
     assert "windows per text" not in capsys.readouterr().err
     # keras-imdb reads a fixed window: the option reaches its load, which refuses it
     assert main(["predict", str(src), "--long-texts", "windows", "-q"]) == 2
