@@ -129,15 +129,26 @@ def pruned(model_card: dict[str, Any], report: dict[str, Any]) -> dict[str, Any]
     return _add_note(model_card, sentence)
 
 
-def reads(model_card: dict[str, Any], tokenizer_config: dict[str, Any], max_length: int) -> dict[str, Any]:
+def reads(
+    model_card: dict[str, Any],
+    tokenizer_config: dict[str, Any],
+    max_length: int,
+    long_texts: str = "truncate",
+) -> dict[str, Any]:
     """The card of a bundle whose tokenizer keeps the end of long texts (``truncation_side: left``):
-    the notes say so, since the model then reads something else than most ALBERTs do."""
+    the notes say so, since the model then reads something else than most ALBERTs do; with
+    ``long_texts`` ``"windows"`` (the manifest's mode) they say it reads windows first."""
     if tokenizer_config.get("truncation_side", "right") != "left":
         return model_card
-    sentence = (
-        f'Reads the last {max_length - 2} pieces of a longer text (tokenizer truncation_side "left"), '
-        "not the first."
-    )
+    width = max_length - 2
+    last = f'the last {width} pieces of a longer text (tokenizer truncation_side "left"), not the first.'
+    if long_texts == "windows":
+        sentence = (
+            f"Reads a longer text in overlapping windows of {width} pieces and averages their logits "
+            f'(long_texts "windows"); truncated, it reads {last}'
+        )
+    else:
+        sentence = f"Reads {last}"
     return _add_note(model_card, sentence)
 
 

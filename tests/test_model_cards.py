@@ -44,7 +44,9 @@ def test_every_embedded_bundle_names_its_training_data(name):
     if pruning:  # a bundle of a pruned checkpoint: the card edgeclf prune wrote
         expected = model_card.pruned(expected, pruning)
     manifest = open_bundle(name).manifest
-    expected = model_card.reads(expected, manifest.tokenizer.config, manifest.max_length)
+    expected = model_card.reads(
+        expected, manifest.tokenizer.config, manifest.max_length, manifest.long_texts.mode
+    )
     assert card == expected, "the embedded card and export/model_card.py must agree"
 
 
