@@ -42,27 +42,25 @@ LABELS = {0: "negative", 1: "positive"}
 RESULT = Path(__file__).parent / "results" / "byo_finetune.json"
 
 
-def batches(ids: list[list[int]], labels: list[int], size: int, rng: random.Random) -> list[list[int]]:
+def batches(n: int, lengths: list[int], size: int, rng: random.Random) -> list[list[int]]:
     """Indices in batches of similar length (less padding), the batches in random order."""
-    order = sorted(range(len(ids)), key=lambda i: (len(ids[i]), rng.random()))
-    out = [order[i : i + size] for i in range(0, len(order), size)]
+    order = sorted(range(n), key=lambda i: (lengths[i], rng.random()))
+    out = [order[i : i + size] for i in range(0, n, size)]
     rng.shuffle(out)
     return out
 
 
-def collate(ids: list[list[int]], index: list[int], pad: int) -> tuple[Any, Any]:
+def collate(ids: list[list[int]], index: list[int], pad_id: int) -> tuple[Any, Any]:
+    """The runtime's own padding (``edgeclf.classifier.pad``), as torch tensors."""
     import torch
 
-    width = max(len(ids[i]) for i in index)
-    x = torch.full((len(index), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(index), width), dtype=torch.long)
-    for row, i in enumerate(index):
-        x[row, : len(ids[i])] = torch.tensor(ids[i])
-        mask[row, : len(ids[i])] = 1
-    return x, mask
+    from edgeclf.classifier import pad
+
+    x, mask = pad([ids[i] for i in index], None, pad_id)
+    return torch.from_numpy(x), torch.from_numpy(mask.astype("int64"))
 
 
-def accuracy(model: Any, ids: list[list[int]], labels: list[int], pad: int) -> float:
+def accuracy(model: Any, ids: list[list[int]], labels: list[int], pad_id: int) -> float:
     import torch
 
     model.eval()
@@ -70,7 +68,7 @@ def accuracy(model: Any, ids: list[list[int]], labels: list[int], pad: int) -> f
     with torch.no_grad():
         for start in range(0, len(ids), 64):
             index = list(range(start, min(start + 64, len(ids))))
-            x, mask = collate(ids, index, pad)
+            x, mask = collate(ids, index, pad_id)
             pred = model(input_ids=x, attention_mask=mask).logits.argmax(-1)
             right += int((pred == torch.tensor([labels[i] for i in index])).sum())
     model.train()
@@ -107,7 +105,7 @@ def fine_tune(family: str, work: Path, train: tuple[list[str], list[int]], epoch
     }
     started = time.time()
     for epoch in range(epochs):
-        for index in batches(tr_ids, tr_labels, 32, rng):
+        for index in batches(len(tr_ids), [len(t) for t in tr_ids], 32, rng):
             x, mask = collate(tr_ids, index, tok.pad_token_id)
             y = torch.tensor([tr_labels[i] for i in index])
             loss = model(input_ids=x, attention_mask=mask, labels=y).loss

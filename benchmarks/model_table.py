@@ -266,10 +266,9 @@ def english(a: argparse.Namespace, data: Path, rows: list[dict[str, Any]], temps
     measure_bundles(rows, temps, "imdb", bundles, (x_te, y_te_a, "imdb-test"), (x_val, y_val, "imdb-val"),
                     x_te[0], a.every)  # fmt: skip
     head_rows(rows, "imdb", "albert-imdb", x_te, y_te_a, "imdb-test")
-    if (
-        open_bundle("albert-imdb").manifest.long_texts.mode == "windows"
-    ):  # the route validation did not choose
-        cpu = open_bundle("albert-imdb").manifest.provider_variants["cpu"]
+    shipped = open_bundle("albert-imdb").manifest
+    if shipped.long_texts.mode == "windows":  # the route validation did not choose
+        cpu = shipped.provider_variants["cpu"]
         add(rows, "imdb", "albert-imdb, truncated to its window (not shipped: validation chose windows, "
             "benchmarks/long_text_route.py)", cpu, proba_of("albert-imdb", cpu, x_te, "imdb-test", truncate=True),
             y_te_a)  # fmt: skip

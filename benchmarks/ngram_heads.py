@@ -195,13 +195,13 @@ def routes(lang: str, lt: np.ndarray, margin: np.ndarray, y: np.ndarray) -> dict
     }
 
 
-def _mean_by(values: np.ndarray, owner: np.ndarray | None, n: int) -> np.ndarray:
-    """Per-window values averaged per text (``owner``: each window's text)."""
+def _per_text(values: np.ndarray, owner: np.ndarray | None, n: int) -> np.ndarray:
+    """Window rows averaged per text as the runtime pools them (``owner`` None: one row per text)."""
     if owner is None:
         return values
-    out = np.zeros((n, *values.shape[1:]))
-    np.add.at(out, owner, values)
-    return out / np.bincount(owner, minlength=n).reshape(-1, *[1] * (values.ndim - 1))
+    from edgeclf.windows import pool
+
+    return pool(values.reshape(len(values), -1), owner, n, "mean").reshape(n, *values.shape[1:])
 
 
 def run(
@@ -214,15 +214,14 @@ def run(
     special = special_ids(tokenizer(cfg.bundle))
     head, fit_s = fitted_head(cfg, [seqs[i] for i in tr], y[tr], special)
     vseqs, yv = [seqs[i] for i in va], y[va]
-    pool = lambda v: v  # noqa: E731 - one row per text
+    owner = None  # window row -> text, when the bundle reads long texts in windows
     if open_bundle(cfg.bundle).manifest.long_texts.mode == "windows":
-        # the bundle reads long texts in windows and averages the blended logits, which is the blend of
-        # the averaged transformer logits and head margins: fit it on those
-        clf = edgeclf.load(cfg.bundle, variant=variant, providers="cpu")
-        enc = clf.encode_texts([texts[i] for i in va])
-        vseqs, pool = enc.ids, lambda v: _mean_by(v, enc.owner, len(va))
-    margin = pool(head.margin(vseqs, special))
-    lt = pool(transformer_logits(cfg.bundle, variant, vseqs))
+        # the runtime averages the windows' blended logits, which is the blend of the averaged
+        # transformer logits and head margins: fit it on those
+        enc = edgeclf.load(cfg.bundle, variant=variant, providers="cpu").encode_texts([texts[i] for i in va])
+        vseqs, owner = enc.ids, enc.owner
+    margin = _per_text(head.margin(vseqs, special), owner, len(va))
+    lt = _per_text(transformer_logits(cfg.bundle, variant, vseqs), owner, len(va))
     out: dict[str, Any] = {
         "bundle": cfg.bundle,
         "variant": variant,
@@ -237,7 +236,7 @@ def run(
         out["validation_no_near_duplicate"] = routes(lang, lt[novel], margin[novel], yv[novel])
     checks = [out["validation"]] + ([out["validation_no_near_duplicate"]] if lang == "zh" else [])
     if blend_checkpoint is not None:  # a transformer that never saw the validation texts fits the blend
-        lt = pool(checkpoint_logits(blend_checkpoint, vseqs))
+        lt = _per_text(checkpoint_logits(blend_checkpoint, vseqs), owner, len(va))
         out["blend_fitted_on"] = str(blend_checkpoint)
         out["validation_blend_checkpoint"] = routes(lang, lt, margin, yv)
         checks = [out["validation_blend_checkpoint"]]

@@ -177,7 +177,7 @@ def _open_session(
         batch_size=max(settings.batch_sizes),
         batch_tokens=None,
         # each text one row of the timed shape (batch x tokens); the real texts' windows are reported apart
-        long_texts="truncate" if bundle.manifest.long_texts.mode == "windows" else None,
+        long_texts="truncate",
     )
     load_ms = (time.perf_counter() - t) * 1000
     cold: dict[str, Any] = {"runs": 0}
