@@ -50,6 +50,7 @@ import edgeclf
 from edgeclf.bundle import open_bundle
 from edgeclf.export import bundle_writer, require, teacher
 from edgeclf.export import ngram_fuse as nf
+from edgeclf.export import ngram_head as ng
 from edgeclf.export.data import load_imdb, shared_data_dir
 from edgeclf.export.zh_rumor import load_split, metrics
 from edgeclf.tokenizers import build
@@ -62,14 +63,14 @@ CACHE = Path("/tmp/edgeclf-ngram-heads")
 class Lang:
     bundle: str
     validation: int
-    spec: nf.HeadSpec
+    spec: ng.HeadSpec
 
 
 LANGS = {
     # English: sentencepiece ids, 1-2-grams; 100,000 kept keeps the default variant under 6 MB
-    "en": Lang("albert-imdb", 2500, nf.HeadSpec(max_n=2, min_df=2, C=8.0, max_ngrams=100_000)),
+    "en": Lang("albert-imdb", 2500, ng.HeadSpec(max_n=2, min_df=2, C=8.0, max_ngrams=100_000)),
     # Chinese: WordPiece ids are characters: 1-3-grams, as the character n-gram baseline
-    "zh": Lang("albert-zh-rumor", 600, nf.HeadSpec(max_n=3, min_df=2, C=8.0, max_ngrams=100_000)),
+    "zh": Lang("albert-zh-rumor", 600, ng.HeadSpec(max_n=3, min_df=2, C=8.0, max_ngrams=100_000)),
 }
 
 
@@ -109,23 +110,23 @@ def training_texts(lang: str) -> tuple[list[str], np.ndarray]:
     return list(x), np.asarray(y)
 
 
-def fit(lang: str, texts: list[str], labels: np.ndarray) -> nf.NgramHead:
+def fit(lang: str, texts: list[str], labels: np.ndarray) -> ng.NgramHead:
     """The language's head fitted on ``texts`` (also used for the CED hold-out in model_table)."""
     cfg = LANGS[lang]
-    return nf.fit_head(encode(cfg.bundle, texts), labels, special_ids(tokenizer(cfg.bundle)), cfg.spec)
+    return ng.fit_head(encode(cfg.bundle, texts), labels, special_ids(tokenizer(cfg.bundle)), cfg.spec)
 
 
 def fitted_head(
     cfg: Lang, seqs: list[list[int]], y: np.ndarray, special: set[int]
-) -> tuple[nf.NgramHead, int]:
-    """:func:`nf.fit_head` and its seconds, cached as a head-only model file keyed by the spec and the
+) -> tuple[ng.NgramHead, int]:
+    """:func:`ng.fit_head` and its seconds, cached as a head-only model file keyed by the spec and the
     data (a re-run that only writes the variant does not refit)."""
     key = json.dumps([asdict(cfg.spec), sorted(special), seqs, y.tolist()])
     path = CACHE / f"{cfg.bundle}-head-{hashlib.sha256(key.encode()).hexdigest()[:16]}.onnx"
     if path.is_file():
         return nf.read_head(path)[0], json.loads(path.with_suffix(".json").read_text())["fit_seconds"]
     t0 = time.perf_counter()
-    head = nf.fit_head(seqs, y, special, cfg.spec)
+    head = ng.fit_head(seqs, y, special, cfg.spec)
     seconds = round(time.perf_counter() - t0)
     CACHE.mkdir(exist_ok=True)
     nf.standalone(path, head)
@@ -191,7 +192,7 @@ def routes(lang: str, lt: np.ndarray, margin: np.ndarray, y: np.ndarray) -> dict
     return {
         "transformer": score(y, lt, lang),
         "head": score(y, head, lang),
-        "blend": score(y, nf.cross_fit_blend(lt, margin, y), lang),
+        "blend": score(y, ng.cross_fit_blend(lt, margin, y), lang),
     }
 
 
@@ -205,7 +206,12 @@ def _per_text(values: np.ndarray, owner: np.ndarray | None, n: int) -> np.ndarra
 
 
 def run(
-    lang: str, variant: str, write: bool, blend_checkpoint: Path | None = None, default: bool = True
+    lang: str,
+    variant: str,
+    write: bool,
+    blend_checkpoint: Path | None = None,
+    default: bool = True,
+    command: str = "python benchmarks/ngram_heads.py",
 ) -> dict[str, Any]:
     cfg = LANGS[lang]
     texts, y = training_texts(lang)
@@ -229,6 +235,7 @@ def run(
         "ngrams": len(head.ngrams),
         "fit_seconds": round(fit_s),
         "machine": machine(),
+        "made_by": command,
         "validation": routes(lang, lt, margin, yv),
     }
     if lang == "zh":
@@ -240,7 +247,7 @@ def run(
         out["blend_fitted_on"] = str(blend_checkpoint)
         out["validation_blend_checkpoint"] = routes(lang, lt, margin, yv)
         checks = [out["validation_blend_checkpoint"]]
-    blend = nf.fit_blend(lt, margin, yv)
+    blend = ng.fit_blend(lt, margin, yv)
     out["blend"] = blend.as_dict()
     blend_wins = all(c["blend"]["accuracy"] > c["head"]["accuracy"] for c in checks)
     out["route"] = "blend" if blend_wins else "head"
@@ -251,18 +258,19 @@ def run(
 
 
 def write_variant(
-    bundle: str, variant: str, head: nf.NgramHead, blend: nf.Blend | None, info: dict, default: bool = True
+    bundle: str, variant: str, head: ng.NgramHead, blend: ng.Blend | None, info: dict, default: bool = True
 ) -> str:
     """Add the chosen route as a variant (the bundle's default CPU variant if ``default``); returns its name."""
     b = open_bundle(bundle)
     root = b.root
     man = bundle_writer.load(root)
     src = man["variants"][variant]
-    n = f"{len(head.ngrams):,} token-id 1-{info['spec']['max_n']}-grams"
+    kind = "TF-IDF" if head.sublinear else "naive Bayes-scaled presence"
+    n = f"{kind} features of {len(head.ngrams):,} token-id 1-{info['spec']['max_n']}-grams"
     if blend is None:
         name, rel = "ngram", "model.ngram.onnx"
         nf.standalone(root / rel, head)
-        desc = f"the n-gram head alone (TF-IDF + logistic regression on {n}; no transformer)"
+        desc = f"the n-gram head alone (logistic regression on {n}; no transformer)"
         id_map = None
     else:
         name, rel = f"ngram-{variant}", f"model.ngram-{variant}.onnx"
@@ -271,7 +279,7 @@ def write_variant(
         if id_map:
             ids = np.frombuffer((root / id_map).read_bytes(), dtype="<i4").astype(np.int64)
         nf.graft(root / src["file"]["path"], root / rel, head, blend, id_map=ids)
-        desc = f"{variant} + a fused n-gram head (TF-IDF + logistic regression on {n}), blended"
+        desc = f"{variant} + a fused n-gram head (logistic regression on {n}), blended"
     bundle_writer.add_variant(
         man,
         root,
@@ -285,7 +293,7 @@ def write_variant(
     if not default:  # another transformer variant with the same head: its blend is recorded beside
         man["extra"].setdefault("ngram_head_variants", {})[name] = {
             "grafted_onto": variant, "blend": info["blend"], "blend_fitted_on": info.get("blend_fitted_on"),
-            "made_by": f"python benchmarks/ngram_heads.py --variant {variant} --write --not-default",
+            "made_by": info["made_by"],
         }  # fmt: skip
         bundle_writer.save(root, man)
         return name
@@ -300,7 +308,7 @@ def write_variant(
         "ngrams": info["ngrams"],
         "fit_seconds": info["fit_seconds"],
         **{k: v for k, v in info.items() if k.startswith("validation")},
-        "made_by": "python benchmarks/ngram_heads.py --write",
+        "made_by": info["made_by"],
     }
     bundle_writer.save(root, man)
     return name
@@ -324,9 +332,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--record-as", default=None, help="the results key (default: the language)")
     a = p.parse_args(argv)
+    command = " ".join(["python benchmarks/ngram_heads.py", *(sys.argv[1:] if argv is None else argv)])
     done = {
         (a.record_as or (lang if not a.not_default else f"{lang} {a.variant}")): run(
-            lang, a.variant, a.write, a.blend_checkpoint if lang == "en" else None, not a.not_default
+            lang, a.variant, a.write, a.blend_checkpoint if lang == "en" else None, not a.not_default, command
         )
         for lang in ([a.only] if a.only else list(LANGS))
     }

@@ -1,242 +1,174 @@
-"""A linear n-gram head fused into an ALBERT ONNX graph: one model file, no runtime code.
+"""The n-gram head (:mod:`edgeclf.export.ngram_head`) as ONNX nodes: grafted beside a transformer
+(one model file, no runtime code) or standing alone.
 
-The head is TF-IDF + logistic regression over n-grams of the *token ids* the
-bundle's own tokenizer produces (so it reads exactly what the transformer
-reads). Inside the graph, ONNX's ``TfIdfVectorizer`` operator counts the
-pooled n-grams of ``input_ids``; the scikit-learn features are then rebuilt
-op by op (sublinear term frequency, IDF weights, L2 row norm) and a dot
-product gives the head's margin. The transformer's logits and the head's
-margin are combined with weights fitted on validation texts (:func:`fit_blend`):
+Inside the graph, each position's n-grams become int64 keys, a
+``LabelEncoder`` finds their pooled rows and ``ScatterElements`` counts them
+per text; the head's features are then rebuilt op by op (TF, scale, L2 row
+norm) over the positions alone and a dot product gives the head's margin.
+Apart from zero-filling one count row per text, the work grows with the text
+and not with the pool, so the head costs a fraction of the transformer
+beside it. A grafted graph outputs the blend (:class:`~edgeclf.export.ngram_head.Blend`)
+under the transformer's output name.
 
-    logits = a * transformer_logits + [-z / 2, z / 2],   z = b * margin + c
+Padding never changes a score: an n-gram covering a position where
+``attention_mask`` is 0 gets no key, and no pooled n-gram contains a special
+token (``[CLS]``, ``[SEP]``, padding). Each row is counted on its own, so a
+text scores the same in any batch. The graft reads the variant file's input
+and output names and adds nodes only, so it works on any variant (fp32, int8,
+pruned); a vocabulary-pruned variant passes its id map, since its graph sees
+remapped ids.
 
-Padding never changes a score: positions where ``attention_mask`` is 0 are
-replaced by -1 before counting, and no pooled n-gram contains a special
-token (``[CLS]``, ``[SEP]``, padding), so an n-gram can neither start nor end
-in padding. Each row is counted on its own, so a text scores the same in any
-batch. The graft reads the variant file's input and output names and adds
-nodes only, so it works on any variant (fp32, int8, pruned); a
-vocabulary-pruned variant passes its id map, since its graph sees remapped ids.
-
-Binary heads only (two labels): that is what the shipped bundles are.
-Needs the export extra (onnx, scikit-learn).
+Needs the export extra (onnx).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from . import require
+from .ngram_head import Blend, NgramHead
 
 PREFIX = "ngram_head/"
+#: ``LabelEncoder`` with int64 keys and values: onnxruntime 1.17 and later run it
+ML_OPSET = ("ai.onnx.ml", 2)
 
 
-@dataclass(frozen=True)
-class HeadSpec:
-    """What the head counts and how hard it is regularised."""
-
-    max_n: int = 2
-    min_df: int = 2
-    C: float = 8.0
-    #: keep the n-grams with the largest |coefficient| (the graft stores each one), then refit
-    max_ngrams: int = 100_000
-
-
-@dataclass
-class NgramHead:
-    """A fitted head: pooled n-grams (tuples of token ids), their IDF and coefficients."""
-
-    ngrams: list[tuple[int, ...]]
-    idf: np.ndarray  # float32, one per n-gram
-    coef: np.ndarray  # float32, one per n-gram (positive pushes towards label 1)
-    intercept: float
-
-    def margin(self, seqs: Sequence[Sequence[int]], exclude: Iterable[int]) -> np.ndarray:
-        """The head's decision value per sequence, computed in numpy (the graph's reference)."""
-        index = {g: i for i, g in enumerate(self.ngrams)}
-        max_n = max(len(g) for g in self.ngrams)
-        out = np.empty(len(seqs), dtype=np.float64)
-        skip = set(exclude)
-        for r, seq in enumerate(seqs):
-            counts = Counter(g for g in ngrams_of(seq, max_n, skip) if g in index)
-            cols = np.fromiter((index[g] for g in counts), dtype=np.int64, count=len(counts))
-            tf = np.fromiter(counts.values(), dtype=np.float64, count=len(counts))
-            x = (1.0 + np.log(tf)) * self.idf[cols]
-            norm = float(np.sqrt((x * x).sum())) or 1.0
-            out[r] = float(x @ self.coef[cols]) / norm + self.intercept
-        return out
+def key_base(ngrams: Sequence[tuple[int, ...]]) -> tuple[int, list[int]]:
+    """(base, offsets): an n-gram's int64 key is its ids as digits in ``base`` (one more than the
+    largest pooled id) plus its order's offset, so that keys of different orders never meet."""
+    base = max(max(g) for g in ngrams) + 1
+    max_n = max(len(g) for g in ngrams)
+    offsets = [sum(base**m for m in range(1, n)) for n in range(1, max_n + 1)]
+    if offsets[-1] + base**max_n >= 2**62:
+        raise ValueError(f"{max_n}-grams of {base} ids do not fit int64 keys: use shorter n-grams")
+    return base, offsets
 
 
-def ngrams_of(seq: Sequence[int], max_n: int, exclude: set[int]) -> list[tuple[int, ...]]:
-    """Every 1..max_n-gram of consecutive ids that contains no excluded (special) id."""
-    ids = [int(t) for t in seq]
-    out = []
-    for n in range(1, max_n + 1):
-        for i in range(len(ids) - n + 1):
-            g = tuple(ids[i : i + n])
-            if not exclude.intersection(g):
-                out.append(g)
-    return out
+def ngram_key(g: Sequence[int], base: int, offsets: Sequence[int]) -> int:
+    """The int64 key of one n-gram (see :func:`key_base`)."""
+    key = 0
+    for t in g:
+        key = key * base + int(t)
+    return key + offsets[len(g) - 1]
 
 
-def fit_head(
-    seqs: Sequence[Sequence[int]], labels: Sequence[int], exclude: Iterable[int], spec: HeadSpec = HeadSpec()
-) -> NgramHead:
-    """TF-IDF (sublinear TF, L2 rows) + logistic regression on token-id n-grams.
+class _Builder:
+    """Nodes and initializers under :data:`PREFIX`, named by short local names."""
 
-    Fitted once on every n-gram seen ``min_df`` times, then the ``max_ngrams``
-    with the largest weights are kept and the model is refitted on them alone
-    (the row norm in the graph runs over the kept n-grams, so the refit is what
-    the graph computes).
-    """
-    require("sklearn", "the n-gram head")
-    from sklearn.feature_extraction.text import TfidfVectorizer
-    from sklearn.linear_model import LogisticRegression
+    def __init__(self) -> None:
+        self.nodes: list = []
+        self.init: list = []
 
-    skip = set(exclude)
-    y = np.asarray(labels)
-    if set(np.unique(y)) - {0, 1}:
-        raise ValueError("the n-gram head is binary: labels must be 0 / 1")
+    def const(self, name: str, value: Any, dtype: Any = np.int64) -> str:
+        """An initializer (made once: later calls with the same name reuse it)."""
+        from onnx import numpy_helper
 
-    def analyzer(seq: Sequence[int]) -> list[str]:  # "12 7 301": feature names scikit-learn can sort
-        return [" ".join(map(str, g)) for g in ngrams_of(seq, spec.max_n, skip)]
+        if not any(t.name == PREFIX + name for t in self.init):
+            self.init.append(numpy_helper.from_array(np.asarray(value, dtype=dtype), PREFIX + name))
+        return PREFIX + name
 
-    def tfidf(**kw: Any) -> Any:
-        return TfidfVectorizer(analyzer=analyzer, sublinear_tf=True, lowercase=False, dtype=np.float32, **kw)
+    def __call__(self, op: str, inputs: list[str], out: str, **attrs: Any) -> str:
+        from onnx import helper
 
-    vec = tfidf(min_df=spec.min_df)
-    x = vec.fit_transform(list(seqs))
-    lr = LogisticRegression(C=spec.C, max_iter=2000, solver="liblinear").fit(x, y)
-    names = vec.get_feature_names_out()
-    if len(names) > spec.max_ngrams:
-        keep = np.sort(np.argsort(-np.abs(lr.coef_[0]))[: spec.max_ngrams])
-        vec = tfidf(vocabulary=[names[i] for i in keep])
-        x = vec.fit_transform(list(seqs))
-        lr = LogisticRegression(C=spec.C, max_iter=2000, solver="liblinear").fit(x, y)
-        names = vec.get_feature_names_out()
-    return NgramHead(
-        ngrams=[tuple(int(t) for t in g.split()) for g in names],
-        idf=vec.idf_.astype(np.float32),
-        coef=lr.coef_[0].astype(np.float32),
-        intercept=float(lr.intercept_[0]),
+        self.nodes.append(helper.make_node(op, inputs, [PREFIX + out], **attrs))
+        return PREFIX + out
+
+
+def _shifted(g: _Builder, digit: str, bad: str, n: int, j: int, axis: str) -> tuple[str, str]:
+    """``digit`` and ``bad`` at the positions where an n-gram starts, shifted by ``j``: its j-th id."""
+    start = g.const(f"start{n}_{j}", [j])
+    end = g.const(f"end{n}_{j}", [j - n + 1 if j < n - 1 else 2**62])  # 2**62: to the last position
+    return g("Slice", [digit, start, end, axis], f"digit{n}_{j}"), g(
+        "Slice", [bad, start, end, axis], f"bad{n}_{j}"
     )
 
 
-@dataclass(frozen=True)
-class Blend:
-    """``logits = a * transformer_logits + [-z/2, z/2]``, ``z = b * margin + c``."""
+def _keys(g: _Builder, ids: str, mask: str, base: int, offsets: list[int]) -> str:
+    """``[batch, positions]`` keys of every position's n-gram of every order, -1 where the n-gram
+    covers padding or an id outside ``[0, base)`` (neither is in the pool)."""
+    from onnx import TensorProto
 
-    a: float
-    b: float
-    c: float
-
-    def logits(self, transformer_logits: np.ndarray, margin: np.ndarray) -> np.ndarray:
-        z = self.b * np.asarray(margin, dtype=np.float64) + self.c
-        return self.a * np.asarray(transformer_logits, dtype=np.float64) + np.stack([-z / 2, z / 2], axis=1)
-
-    def as_dict(self) -> dict[str, float]:
-        return {"a": round(self.a, 6), "b": round(self.b, 6), "c": round(self.c, 6)}
-
-
-def fit_blend(transformer_logits: np.ndarray, margin: np.ndarray, y: np.ndarray, C: float = 1.0) -> Blend:
-    """Stacking weights: a logistic regression on (transformer margin, head margin), on validation
-    texts that neither model was trained on."""
-    require("sklearn", "the n-gram blend")
-    from sklearn.linear_model import LogisticRegression
-
-    d = transformer_logits[:, 1] - transformer_logits[:, 0]
-    lr = LogisticRegression(C=C, max_iter=1000).fit(np.stack([d, margin], axis=1), y)
-    w1, w2 = (float(v) for v in lr.coef_[0])
-    return Blend(a=w1, b=w2, c=float(lr.intercept_[0]))
-
-
-def cross_fit_blend(
-    transformer_logits: np.ndarray, margin: np.ndarray, y: np.ndarray, folds: int = 5, seed: int = 0
-) -> np.ndarray:
-    """Out-of-fold blended logits on the validation texts (each fold blended by weights fitted on
-    the others): an honest validation score for choosing between routes."""
-    fold = np.arange(len(y)) % folds
-    np.random.default_rng(seed).shuffle(fold)
-    out = np.zeros((len(y), 2))
-    for f in range(folds):
-        tr, te = fold != f, fold == f
-        out[te] = fit_blend(transformer_logits[tr], margin[tr], y[tr]).logits(
-            transformer_logits[te], margin[te]
-        )
-    return out
+    in_range = g("And", [g("GreaterOrEqual", [ids, g.const("zero", 0)], "ge0"),
+                         g("Less", [ids, g.const("base", base)], "lt_base")], "in_range")  # fmt: skip
+    valid = g("And", [g("Cast", [mask], "mask_bool", to=TensorProto.BOOL), in_range], "valid")
+    digit = g("Where", [valid, ids, PREFIX + "zero"], "digit")
+    bad = g("Cast", [g("Not", [valid], "invalid")], "bad", to=TensorProto.INT64)
+    axis = g.const("axis", [1])
+    keys = []
+    for n in range(1, len(offsets) + 1):
+        # digit j of the n-gram starting at position i is the id at i + j
+        parts = [(digit, bad)] if n == 1 else [_shifted(g, digit, bad, n, j, axis) for j in range(n)]
+        key, n_bad = parts[0]
+        for j, (d, b) in enumerate(parts[1:], start=1):
+            key = g("Add", [g("Mul", [key, PREFIX + "base"], f"shift{n}_{j}"), d], f"key{n}_{j}")
+            n_bad = g("Add", [n_bad, b], f"n_bad{n}_{j}")
+        key = g("Add", [key, g.const(f"offset{n}", offsets[n - 1])], f"key{n}_raw")
+        is_bad = g("Greater", [n_bad, PREFIX + "zero"], f"is_bad{n}")
+        keys.append(g("Where", [is_bad, g.const("minus_one", -1), key], f"key{n}"))
+    return keys[0] if len(keys) == 1 else g("Concat", keys, "keys", axis=1)
 
 
 def head_nodes(
     head: NgramHead, ids: str, mask: str, opset: int, id_map: np.ndarray | None = None
 ) -> tuple[list, list, str]:
-    """(nodes, initializers, name of the ``[batch, 1]`` margin) reading ``ids`` / ``mask``."""
-    require("onnx", "the n-gram graft")
-    from onnx import TensorProto, helper, numpy_helper
+    """(nodes, initializers, name of the ``[batch, 1]`` margin) reading ``ids`` / ``mask``.
 
-    ngrams, idf, coef = head.ngrams, head.idf, head.coef
+    Sparse, so the work grows with the text, not with the pool: every position's n-grams become
+    int64 keys (:func:`_keys`), a ``LabelEncoder`` maps a key to its pooled n-gram's row (absent:
+    a row of zeros), ``ScatterElements`` counts each text's n-grams, and each of an n-gram's ``c``
+    occurrences carries ``1/c`` of its feature in the sums that give the dot product and the
+    row norm. Rows never mix, so a text scores the same in any batch.
+    """
+    require("onnx", "the n-gram graft")
+    from onnx import TensorProto, helper
+
+    if opset < 16:
+        raise ValueError(f"opset {opset}: the n-gram head needs 16 or later (ScatterElements with add)")
+    ngrams, scale, coef = head.ngrams, head.scale, head.coef
     if id_map is not None:  # the graph sees remapped ids: map the pool too (unmapped n-grams cannot occur)
         keep = [i for i, g in enumerate(ngrams) if all(0 <= t < len(id_map) and id_map[t] >= 0 for t in g)]
         ngrams = [tuple(int(id_map[t]) for t in ngrams[i]) for i in keep]
-        idf, coef = idf[keep], coef[keep]
-    order = sorted(range(len(ngrams)), key=lambda i: len(ngrams[i]))  # the operator wants 1-grams first
-    pool: list[int] = []
-    starts = []
-    for n in range(1, max(len(g) for g in ngrams) + 1):
-        starts.append(len(pool))
-        pool.extend(t for i in order if len(ngrams[i]) == n for t in ngrams[i])
-    idf_o = np.asarray(idf, dtype=np.float32)[order]
-    coef_o = np.asarray(coef, dtype=np.float32)[order].reshape(-1, 1)
-    p = PREFIX
-    init = [
-        numpy_helper.from_array(np.array(-1, dtype=np.int64), p + "minus_one"),
-        numpy_helper.from_array(np.array(1.0, dtype=np.float32), p + "one"),
-        numpy_helper.from_array(np.array(1e-12, dtype=np.float32), p + "tiny"),
-        numpy_helper.from_array(np.array(head.intercept, dtype=np.float32), p + "intercept"),
-        numpy_helper.from_array(idf_o, p + "idf"),
-        numpy_helper.from_array(coef_o, p + "coef"),
-    ]
-    if opset >= 18:
-        init.append(numpy_helper.from_array(np.array([1], dtype=np.int64), p + "axis"))
-    n = (p + "{}").format
-    nodes = [
-        helper.make_node("Cast", [mask], [n("mask_bool")], to=TensorProto.BOOL),
-        helper.make_node("Where", [n("mask_bool"), ids, n("minus_one")], [n("ids")]),
-        helper.make_node(
-            "TfIdfVectorizer",
-            [n("ids")],
-            [n("counts")],
-            mode="TF",
-            min_gram_length=1,
-            max_gram_length=len(starts),
-            max_skip_count=0,
-            ngram_counts=starts,
-            ngram_indexes=list(range(len(order))),
-            pool_int64s=pool,
-        ),
-        # sublinear TF: 1 + log(count) where count >= 1, else 0
-        helper.make_node("Max", [n("counts"), n("one")], [n("at_least_one")]),
-        helper.make_node("Log", [n("at_least_one")], [n("log_tf")]),
-        helper.make_node("Min", [n("counts"), n("one")], [n("seen")]),
-        helper.make_node("Add", [n("log_tf"), n("seen")], [n("tf")]),
-        helper.make_node("Mul", [n("tf"), n("idf")], [n("x")]),
-        (  # ReduceL2 takes its axes as an attribute before opset 18, as an input from 18 on
-            helper.make_node("ReduceL2", [n("x"), n("axis")], [n("norm")], keepdims=1)
-            if opset >= 18
-            else helper.make_node("ReduceL2", [n("x")], [n("norm")], axes=[1], keepdims=1)
-        ),
-        helper.make_node("Max", [n("norm"), n("tiny")], [n("safe_norm")]),
-        helper.make_node("MatMul", [n("x"), n("coef")], [n("dot")]),
-        helper.make_node("Div", [n("dot"), n("safe_norm")], [n("scaled")]),
-        helper.make_node("Add", [n("scaled"), n("intercept")], [n("margin")]),
-    ]
-    return nodes, init, n("margin")
+        scale, coef = scale[keep], coef[keep]
+    base, offsets = key_base(ngrams)
+    rows = len(ngrams)
+    g = _Builder()
+    key = _keys(g, ids, mask, base, offsets)
+    pooled = [ngram_key(t, base, offsets) for t in ngrams]
+    row = g("LabelEncoder", [key], "row", domain="ai.onnx.ml",
+            keys_int64s=pooled, values_int64s=list(range(rows)), default_int64=rows)  # fmt: skip
+    # how often each position's n-gram occurs in its text: ones scatter-added into [batch, rows + 1]
+    width = g(
+        "Concat",
+        [g("Shape", [ids], "batch", start=0, end=1), g.const("width", [rows + 1])],
+        "count_shape",
+        axis=0,
+    )
+    zeros = g(
+        "ConstantOfShape", [width], "zeros", value=helper.make_tensor("v", TensorProto.FLOAT, [1], [0.0])
+    )
+    ones = g("ConstantOfShape", [g("Shape", [row], "row_shape")], "ones",
+             value=helper.make_tensor("v", TensorProto.FLOAT, [1], [1.0]))  # fmt: skip
+    counts = g("ScatterElements", [zeros, row, ones], "counts", axis=1, reduction="add")
+    count = g("GatherElements", [counts, row], "count", axis=1)
+    x = g("Gather", [g.const("scale", np.append(scale, 0), np.float32), row], "w_scale")
+    w_coef = g("Gather", [g.const("coef", np.append(coef, 0), np.float32), row], "w_coef")
+    if head.sublinear:  # TF-IDF: (1 + log count) * idf; presence features are the scale itself
+        x = g(
+            "Mul", [g("Add", [g("Log", [count], "log_count"), g.const("one", 1.0, np.float32)], "tf"), x], "x"
+        )
+    # each of an n-gram's occurrences carries x / count of it
+    share = g("Div", [x, count], "share")
+    axis = PREFIX + "axis"
+    norm = g("Sqrt", [g("ReduceSum", [g("Mul", [x, share], "x2"), axis], "norm2", keepdims=1)], "norm")
+    dot = g("ReduceSum", [g("Mul", [share, w_coef], "terms"), axis], "dot", keepdims=1)
+    scaled = g("Div", [dot, g("Max", [norm, g.const("tiny", 1e-12, np.float32)], "safe_norm")], "scaled")
+    margin = g("Add", [scaled, g.const("intercept", head.intercept, np.float32)], "margin")
+    return g.nodes, g.init, margin
 
 
 def standalone(out_path: Path | str, head: NgramHead, *, opset: int = 17) -> Path:
@@ -258,7 +190,11 @@ def standalone(out_path: Path | str, head: NgramHead, *, opset: int = 17) -> Pat
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["batch", 2])],
         init,
     )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)], producer_name="edgeclf")
+    model = helper.make_model(
+        graph,
+        opset_imports=[helper.make_opsetid("", opset), helper.make_opsetid(*ML_OPSET)],
+        producer_name="edgeclf",
+    )
     model.ir_version = 8  # what onnxruntime 1.16 and later read
     onnx.checker.check_model(model)
     out_path = Path(out_path)
@@ -295,8 +231,8 @@ def graft(
         node.output[:] = [inner if o == out else o for o in node.output]
         node.input[:] = [inner if i == out else i for i in node.input]
     opset = max(op.version for op in model.opset_import if op.domain in ("", "ai.onnx"))
-    if opset < 9:
-        raise ValueError(f"{model_path}: opset {opset}; TfIdfVectorizer and Where need 9 or later")
+    if not any(op.domain == ML_OPSET[0] for op in model.opset_import):
+        model.opset_import.append(helper.make_opsetid(*ML_OPSET))
     nodes, init, margin = head_nodes(head, "input_ids", "attention_mask", opset, id_map)
     p = PREFIX
     init += [
@@ -327,15 +263,24 @@ def read_head(path: Path | str) -> tuple[NgramHead, Blend | None]:
     from onnx import helper, numpy_helper
 
     g = onnx.load(str(path)).graph
-    vec = next((n for n in g.node if n.op_type == "TfIdfVectorizer"), None)
-    if vec is None or not vec.output[0].startswith(PREFIX):
+    enc = next((n for n in g.node if n.op_type == "LabelEncoder" and n.output[0].startswith(PREFIX)), None)
+    if enc is None:
         raise ValueError(f"{path}: no n-gram head in this graph")
-    attr = {a.name: helper.get_attribute_value(a) for a in vec.attribute}
-    pool, starts = list(attr["pool_int64s"]), [*list(attr["ngram_counts"]), len(attr["pool_int64s"])]
-    ngrams = []
-    for n, (lo, hi) in enumerate(itertools.pairwise(starts), start=1):
-        ngrams += [tuple(pool[i : i + n]) for i in range(lo, hi, n)]
+    attr = {a.name: helper.get_attribute_value(a) for a in enc.attribute}
     w = {t.name[len(PREFIX) :]: numpy_helper.to_array(t) for t in g.initializer if t.name.startswith(PREFIX)}
-    head = NgramHead(ngrams, w["idf"], w["coef"].ravel(), float(w["intercept"]))
+    base = int(w["base"])
+    offsets = [
+        int(w[f"offset{n}"]) for n in itertools.takewhile(lambda n: f"offset{n}" in w, itertools.count(1))
+    ]
+    ngrams: list[tuple[int, ...]] = [()] * len(attr["values_int64s"])
+    for key, row in zip(attr["keys_int64s"], attr["values_int64s"], strict=True):
+        n = max(i for i, off in enumerate(offsets, start=1) if key >= off)
+        rest, digits = key - offsets[n - 1], []
+        for _ in range(n):
+            rest, d = divmod(rest, base)
+            digits.append(d)
+        ngrams[row] = tuple(reversed(digits))
+    sublinear = any(PREFIX + "log_count" in n.output for n in g.node)
+    head = NgramHead(ngrams, w["scale"][:-1], w["coef"][:-1], float(w["intercept"]), sublinear)
     blend = Blend(float(w["a"]), float(w["b"]), float(w["c"])) if "a" in w else None
     return head, blend

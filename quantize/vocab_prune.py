@@ -105,7 +105,7 @@ def embedding_initializers(model: Any, ids_input: str = "input_ids") -> list[str
     """Names of the initializers that ``Gather`` rows by ``ids_input`` (through Cast / Identity)."""
     graph = model.graph
     sources = _id_sources(graph, ids_input)
-    if any(n.op_type == "TfIdfVectorizer" and n.input[0] in sources for n in graph.node):
+    if any(o.startswith("ngram_head/") for n in graph.node if sources & set(n.input) for o in n.output):
         raise ValueError("the graph pools token ids itself (a fused n-gram head): prune the vocabulary first")
     inits = {i.name: i for i in graph.initializer}
     found = [
