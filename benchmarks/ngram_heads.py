@@ -67,8 +67,9 @@ class Lang:
 
 
 LANGS = {
-    # English: sentencepiece ids, 1-2-grams; 100,000 kept keeps the default variant under 6 MB
-    "en": Lang("albert-imdb", 2500, ng.HeadSpec(max_n=2, min_df=2, C=8.0, max_ngrams=100_000)),
+    # English: sentencepiece ids, 1-2-gram presence scaled by naive Bayes ratios, which beat TF-IDF on
+    # validation (results: "en" against "en, tf-idf head, windows"); 100,000 kept keeps the default under 6 MB
+    "en": Lang("albert-imdb", 2500, ng.HeadSpec(max_n=2, min_df=2, C=8.0, max_ngrams=100_000, features="nb")),
     # Chinese: WordPiece ids are characters: 1-3-grams, as the character n-gram baseline
     "zh": Lang("albert-zh-rumor", 600, ng.HeadSpec(max_n=3, min_df=2, C=8.0, max_ngrams=100_000)),
 }
