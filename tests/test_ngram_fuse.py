@@ -112,6 +112,12 @@ def test_padding_and_batch_company_never_change_a_score(fitted, tmp_path):
     alone = _run(fused, [short])
     padded = _run(fused, [short, longer])[:1]
     np.testing.assert_allclose(padded, alone, atol=1e-6)
+    # the head reads the mask, not the padding id: real ids under a zero mask count for nothing
+    ids = np.array([short + longer[1:-1]], dtype=np.int64)
+    mask = (np.arange(ids.shape[1]) < len(short)).astype(np.int64)[None, :]
+    head_only = _session(nf.standalone(tmp_path / "alone.onnx", head))
+    masked = head_only.run(["logits"], {"input_ids": ids, "attention_mask": mask})[0]
+    np.testing.assert_allclose(masked, _run(head_only, [short]), atol=1e-6)
 
 
 def test_a_vocabulary_pruned_variant_is_grafted_through_its_id_map(fitted, tmp_path):
