@@ -259,8 +259,14 @@ def render(model: str) -> str:
     head += ["agreement with fp32", "max change alone vs batched/shuffled", "label flips"]
     head += ["batch 1, 1 thread", "batch 32, 1 thread", "batch 1, 2 threads", "batch 32, 2 threads", "MiB"]
     m = r["machine"]
+    inv_n = r["invariance"]["int8"]["texts"]
+    scored = (
+        f"{r['test_texts']:,} test texts for accuracy"
+        if "accuracy" in r
+        else f"{r.get('note', 'no accuracy')} ({inv_n} texts)"
+    )
     note = (
-        f"{r['test_texts']:,} test texts for accuracy; invariance on {r['invariance']['int8']['texts']}; "
+        f"{scored}; invariance on {inv_n}; "
         f"latency: ms per call at 128 tokens (x int8-dynamic, wall and CPU time); {m['cpu']}, "
         f"{m['cores']} cores, onnxruntime {m['onnxruntime']}, load average "
         f"{lat['load_average_before']:.1f} -> {lat['load_average_after']:.1f} (a shared machine)"
