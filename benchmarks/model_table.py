@@ -479,7 +479,7 @@ def _previous(rows: list[dict[str, Any]], task: str, label: str, src: Path, lat:
     """Earlier bundles: accuracy as their manifests recorded it (same full test sets). A variant whose
     file the embedded bundle still ships unchanged is not an earlier route: it is left to the current rows."""
     b = open_bundle(src)
-    shipped = open_bundle(b.manifest.name).manifest.variants if b.manifest.name else {}
+    shipped = open_bundle(b.manifest.name).manifest.variants
     for v, var in b.manifest.variants.items():
         if v in shipped and shipped[v].file.sha256 == var.file.sha256:
             continue

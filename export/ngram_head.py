@@ -111,17 +111,20 @@ def fit_head(
     x = counts.fit_transform(list(seqs)).tocsc()
     names = counts.get_feature_names_out()
     scale = _scales(x, y, spec.features)
-    lr = LogisticRegression(C=spec.C, max_iter=2000, solver="liblinear").fit(_rows(x, scale, spec), y)
+    sublinear = spec.features == "tfidf"
+    lr = LogisticRegression(C=spec.C, max_iter=2000, solver="liblinear").fit(_rows(x, scale, sublinear), y)
     if len(names) > spec.max_ngrams:
         keep = np.sort(np.argsort(-np.abs(lr.coef_[0]))[: spec.max_ngrams])
         x, names, scale = x[:, keep], names[keep], scale[keep]
-        lr = LogisticRegression(C=spec.C, max_iter=2000, solver="liblinear").fit(_rows(x, scale, spec), y)
+        lr = LogisticRegression(C=spec.C, max_iter=2000, solver="liblinear").fit(
+            _rows(x, scale, sublinear), y
+        )
     return NgramHead(
         ngrams=[tuple(int(t) for t in g.split()) for g in names],
         scale=scale.astype(np.float32),
         coef=lr.coef_[0].astype(np.float32),
         intercept=float(lr.intercept_[0]),
-        sublinear=spec.features == "tfidf",
+        sublinear=sublinear,
     )
 
 
@@ -137,12 +140,12 @@ def _scales(counts: Any, y: np.ndarray, features: str) -> np.ndarray:
     return np.abs(np.log((p / p.sum()) / (q / q.sum())))
 
 
-def _rows(counts: Any, scale: np.ndarray, spec: HeadSpec) -> Any:
+def _rows(counts: Any, scale: np.ndarray, sublinear: bool) -> Any:
     """The features the graph computes: ``tf(count) * scale``, rows L2-normalised."""
     from sklearn.preprocessing import normalize
 
     x = counts.tocsr(copy=True).astype(np.float64)
-    x.data = 1.0 + np.log(x.data) if spec.features == "tfidf" else np.ones_like(x.data)
+    x.data = 1.0 + np.log(x.data) if sublinear else np.ones_like(x.data)
     return normalize(x.multiply(scale[None, :]).tocsr())
 
 
