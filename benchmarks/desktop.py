@@ -6,6 +6,9 @@ first model (onnxruntime's one-time set-up included), what each further
 instance adds, and what stays after closing both. Medians of N.
 
     python benchmarks/desktop.py [--runs 3]
+
+Writes benchmarks/results/desktop.json and the table docs/desktop.md includes
+(benchmarks/results/desktop.md).
 """
 
 from __future__ import annotations
@@ -13,7 +16,7 @@ from __future__ import annotations
 import argparse
 import statistics
 
-from common import machine, markdown_table, save
+from common import ROOT, machine, markdown_table, save
 
 import edgeclf
 from edgeclf.profile import footprint
@@ -43,25 +46,27 @@ def main() -> None:
             result["models"][f"{name}/{variant}"] = entry
             rows.append([f"{name} / {variant}", *entry.values()])
     save("desktop", result)
-    print(
-        markdown_table(
-            [
-                "model / variant",
-                "import ms",
-                "load ms",
-                "first predict ms",
-                "RSS +MiB, first model",
-                "+MiB per further instance",
-                "+MiB left after close",
-                "RSS after imports MiB",
-            ],
-            rows,
-        )
-    )
     m = result["machine"]
-    print(
-        f"\n{m['cpu']}, {m['cores']} cores, {m['platform']}, Python {m['python']}, onnxruntime {m['onnxruntime']}"
+    table = markdown_table(
+        [
+            "model / variant",
+            "import ms",
+            "load ms",
+            "first predict ms",
+            "RSS +MiB, first model",
+            "+MiB per further instance",
+            "+MiB left after close",
+            "RSS after imports MiB",
+        ],
+        rows,
     )
+    text = (
+        f"{table}\n\nMedians of {args.runs} fresh processes; {m['cpu']}, {m['cores']} cores, "
+        f"{m['platform']}, Python {m['python']}, onnxruntime {m['onnxruntime']}, load average at start "
+        f"{m['load_average']:.1f}.\n"
+    )
+    (ROOT / "benchmarks" / "results" / "desktop.md").write_text(text, encoding="utf-8")
+    print(text)
 
 
 if __name__ == "__main__":

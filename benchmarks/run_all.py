@@ -23,17 +23,7 @@ DOC = ROOT / "docs" / "benchmarks.md"
 #: (script and arguments, file that keeps its printed table or None)
 STEPS = [
     (["bench_keras.py"], None),
-    # needs a bundle that still holds fp32 (the embedded one ships int8 only): benchmarks/pruning.py leaves one
-    (
-        [
-            "bench_albert.py",
-            "--bundle",
-            str(ROOT / "artifacts" / "albert-imdb-pruned-levels"),
-            "--variants",
-            "fp32,int8,p1-128-2-int8",
-        ],
-        None,
-    ),
+    (["bench_albert.py"], None),
     (["bench_tokenizer_sentencepiece.py", "--max-length", "256"], "tokenizer_sentencepiece.txt"),
     (["bench_tokenizer_wordpiece.py"], "tokenizer_wordpiece.txt"),
     (["zh_rumor.py"], None),
