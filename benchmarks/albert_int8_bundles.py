@@ -23,14 +23,13 @@ from __future__ import annotations
 
 import argparse
 import csv
-import hashlib
 import json
 import os
 from pathlib import Path
 
 os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 
-from common import ROOT
+from common import ROOT, fp32_export
 
 from edgeclf.export import hub_offline, teacher
 from edgeclf.export.data import load_imdb, shared_data_dir
@@ -47,21 +46,6 @@ def validation(name: str, data: Path) -> tuple[list[str], list[int]]:
         x, y = load_split(data / "zh-rumor")["train"]
         _, idx = teacher.split_indices(len(x), 600, 42)
     return [x[i] for i in idx], [int(y[i]) for i in idx]
-
-
-def export_fp32(name: str, out: Path, manifest: dict) -> Path:
-    from edgeclf.export.albert import deduplicate, to_onnx
-
-    path = out / f"{name}.fp32.onnx"
-    to_onnx(ROOT / "checkpoints" / name, path)
-    deduplicate(path)
-    want = manifest["extra"]["measured_not_shipped"]["fp32"]["sha256"]
-    got = hashlib.sha256(path.read_bytes()).hexdigest()
-    if got != want:
-        raise SystemExit(
-            f"{name}: the fp32 export ({got}) is not the model the bundle was made from ({want})"
-        )
-    return path
 
 
 def main() -> None:
@@ -84,7 +68,7 @@ def main() -> None:
             w = csv.writer(fh)
             w.writerow(["text", "label"])
             w.writerows(zip(*validation(name, data), strict=True))
-        fp32 = export_fp32(name, args.scratch, manifest)
+        fp32 = fp32_export(ROOT / "checkpoints" / name, args.scratch / f"{name}.fp32.onnx", manifest)
         gate = ["--method", "rowwise", "--eval-data", str(val)]
         steps = [
             ["--source-model", str(fp32), "--keep-previous-as", "int8-dynamic", "--default"],

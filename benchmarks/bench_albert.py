@@ -39,6 +39,7 @@ from common import (
     GRID,
     GRID_QUICK,
     ROOT,
+    fp32_export,
     imdb_test_texts,
     long_batches,
     machine,
@@ -122,22 +123,14 @@ def candidates(bs: int, seq: int, threads: int, *, ref: Reference, texts, bundle
 def with_fp32(bundle: Path, ckpt: Path, tmp: Path) -> Path:
     """``bundle`` itself when it holds fp32; else a scratch copy with the fp32 export of ``ckpt`` added
     (the embedded bundles ship int8 only), checked against the fp32 digest their manifest recorded."""
-    import hashlib
-
     from edgeclf.export import bundle_writer
-    from edgeclf.export.albert import deduplicate, to_onnx
 
     if "fp32" in edgeclf.load(bundle).manifest.variants:
         return bundle
     out = tmp / "bundle"
     shutil.copytree(bundle, out)
-    to_onnx(ckpt, out / "model.fp32.onnx")
-    deduplicate(out / "model.fp32.onnx")
     man = bundle_writer.load(out)
-    want = man["extra"].get("measured_not_shipped", {}).get("fp32", {}).get("sha256")
-    got = hashlib.sha256((out / "model.fp32.onnx").read_bytes()).hexdigest()
-    if want and got != want:
-        raise SystemExit(f"the fp32 export of {ckpt} is not the one {bundle} was made from")
+    fp32_export(ckpt, out / "model.fp32.onnx", man)
     bundle_writer.add_variant(man, out, "fp32", "model.fp32.onnx", precision="fp32")
     bundle_writer.save(out, man)
     return out

@@ -174,6 +174,24 @@ def batch_one_call(clf: Any, text: str, tokens: int = 128) -> Callable[[], Any]:
     return lambda: clf.proba_from_ids([ids])
 
 
+def fp32_export(checkpoint: Path, path: Path, manifest: dict[str, Any]) -> Path:
+    """The fp32 ONNX export of an ALBERT ``checkpoint`` at ``path`` (the embedded bundles ship without
+    one), checked against the fp32 digest ``manifest`` recorded when that variant was dropped."""
+    import hashlib
+
+    from edgeclf.export.albert import deduplicate, to_onnx
+
+    to_onnx(checkpoint, path)
+    deduplicate(path)
+    want = manifest["extra"].get("measured_not_shipped", {}).get("fp32", {}).get("sha256")
+    got = hashlib.sha256(path.read_bytes()).hexdigest()
+    if want and got != want:
+        raise SystemExit(
+            f"{checkpoint}: the fp32 export ({got}) is not the model the bundle was made from ({want})"
+        )
+    return path
+
+
 def markdown_table(headers: list[str], rows: list[list[Any]]) -> str:
     def fmt(v: Any) -> str:
         if isinstance(v, float):

@@ -43,7 +43,7 @@ os.environ.setdefault("ORT_DISABLE_TELEMETRY", "1")
 os.environ.setdefault("USE_TF", "0")
 
 import numpy as np
-from common import ROOT, machine, save
+from common import ROOT, fp32_export, machine, save
 
 import edgeclf
 from edgeclf.export import bundle_writer, hub_offline
@@ -68,7 +68,7 @@ def data(model: str) -> tuple[list[str], list[int], list[str], str]:
 
 def scratch_bundle(model: str, work: Path, log, calibration: int = 256) -> Path:
     """A copy of the bundle with fp32, int8-dynamic, int8 (row-wise) and static variants."""
-    from edgeclf.export.albert import deduplicate, export_albert, to_onnx
+    from edgeclf.export.albert import export_albert
     from edgeclf.quantize.int8 import quantize_weights
     from edgeclf.quantize.rowwise import quantize_rowwise
     from edgeclf.quantize.static import calibration_feeds, quantize_static_qdq
@@ -82,9 +82,7 @@ def scratch_bundle(model: str, work: Path, log, calibration: int = 256) -> Path:
         fp32 = root / "model.onnx"
     else:
         shutil.copytree(ROOT / "runtime" / "models" / model, root)
-        fp32 = root / "model.fp32.onnx"
-        to_onnx(ROOT / "checkpoints" / model, fp32)
-        deduplicate(fp32)
+        fp32 = fp32_export(ROOT / "checkpoints" / model, root / "model.fp32.onnx", bundle_writer.load(root))
     manifest = bundle_writer.load(root)
     train = list(data(model if model != "albert-base-v2" else "albert-imdb")[2])
     random.Random(0).shuffle(train)
