@@ -31,6 +31,14 @@ def shared() -> Path:
     return d
 
 
+def benchmark_module(name: str):
+    """``benchmarks/NAME.py`` imported as a module (the benchmark scripts are not a package)."""
+    spec = importlib.util.spec_from_file_location(name, ROOT / "benchmarks" / f"{name}.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
 def need(module: str) -> None:
     if importlib.util.find_spec(module) is None:
         pytest.skip(f"needs {module} (pip install 'edgeclf[export]')")

@@ -11,6 +11,8 @@ import pytest
 import edgeclf
 from edgeclf import bundle
 
+from .conftest import benchmark_module
+
 TEXTS = ["A moving, beautifully acted film.", "Dull, long and badly written.", "It was fine."]
 
 
@@ -48,20 +50,9 @@ def test_a_bad_temperature_is_a_bundle_error(tmp_path, bad):
         bundle.open_bundle(_with_temperature(tmp_path, bad))
 
 
-def _model_table():
-    import importlib.util
-    from pathlib import Path
-
-    path = Path(__file__).resolve().parents[1] / "benchmarks" / "model_table.py"
-    spec = importlib.util.spec_from_file_location("model_table", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
 def test_the_temperature_is_kept_only_where_validation_says_it_helps():
     """The decision to store T reads validation texts only: cross-fitted, never the test ECE."""
-    mt = _model_table()
+    mt = benchmark_module("model_table")
     rng = np.random.default_rng(1)
     n = 2000
     margin = rng.normal(0, 2, n)  # a calibrated score: P(y=1) = sigmoid(margin)
