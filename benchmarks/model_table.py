@@ -554,7 +554,11 @@ def write_manifests(rows: list[dict[str, Any]], temps: dict[tuple[str, str], flo
             if m.get("n", 0) > n:
                 continue  # a --every run measured fewer texts than the manifest's figures: keep those
             keys = ("accuracy", "fake_f1", "ece", "ece_after_temperature", "agreement_with_fp32")
-            m.update({k: r[k] for k in keys if k in r})
+            for k in keys:  # a figure this run did not measure must not stay beside those it did
+                if k in r:
+                    m[k] = r[k]
+                else:
+                    m.pop(k, None)
             m["n"] = n
             if task != "imdb":
                 m["dataset"] = "weibo_test (586 non-empty posts)"
