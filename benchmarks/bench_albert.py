@@ -125,7 +125,7 @@ def with_fp32(bundle: Path, ckpt: Path, tmp: Path) -> Path:
     (the embedded bundles ship int8 only), checked against the fp32 digest their manifest recorded."""
     from edgeclf.export import bundle_writer
 
-    if "fp32" in edgeclf.load(bundle).manifest.variants:
+    if "fp32" in bundle_writer.load(bundle)["variants"]:
         return bundle
     out = tmp / "bundle"
     shutil.copytree(bundle, out)
@@ -166,11 +166,6 @@ def main() -> None:
         default="fp32,int8,pruned-int8",
         help="bundle variants to time (those present); the bundle must hold fp32 for Optimum",
     )
-    p.add_argument(
-        "--bundle-note",
-        default=None,
-        help="what the bundle is, for the results (default: its path; a scratch path means nothing later)",
-    )
     p.add_argument("--quick", action="store_true", help="one configuration, few rounds (a smoke test)")
     p.add_argument("--rounds", type=int, default=5)
     args = p.parse_args()
@@ -196,7 +191,7 @@ def main() -> None:
     note = os.path.relpath(args.bundle, ROOT)
     if bundle != Path(args.bundle):
         note += f" + the fp32 export of {os.path.relpath(args.checkpoint, ROOT)} (the manifest's fp32 digest)"
-    result = {"machine": machine(), "bundle": args.bundle_note or note, "results": raw}
+    result = {"machine": machine(), "bundle": note, "results": raw}
     if not args.quick:
         save("albert", result)
     print(

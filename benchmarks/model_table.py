@@ -232,7 +232,9 @@ def measure_bundles(
     ones and ``full`` on every K-th test and validation text (a busy machine)."""
     x_te, y_te, tag = test
     bundles = [(label, src) for label, src in bundles if not (isinstance(src, Path) and not src.is_dir())]
-    lat_all = latency_128(bundles, sample) if bundles else {}
+    if not bundles:
+        return
+    lat_all = latency_128(bundles, sample)
     # the embedded bundles again on 2 threads: the pruned target is "on 1 and 2 threads"
     lat_2t = latency_128([b for b in bundles if isinstance(b[1], str)], sample, threads=2)
     for label, src in bundles:
