@@ -10,9 +10,9 @@ speeds up ONNX Runtime on a CPU, so everything here removes computation:
   importance |activation x gradient| at the FFN output projection;
 - depth: ALBERT applies one shared layer N times, so running it fewer times
   (``num_hidden_layers``) removes compute without touching a weight;
-- then a short recovery fine-tune, distilled from the unpruned model
-  (KL on temperature-softened logits + cross-entropy), and the usual export
-  and int8 quantization.
+- then a short recovery fine-tune (:mod:`edgeclf.quantize.recovery`),
+  distilled from the unpruned model, and the usual export and int8
+  quantization.
 
 The pruned model stays an ordinary ``AlbertForSequenceClassification``
 checkpoint (``pruned_heads`` and ``intermediate_size`` in its config), so
@@ -29,7 +29,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from edgeclf.export import model_card, require
+
+from .recovery import accuracy, recover
 
 
 def _load(checkpoint: Path, eager: bool = False) -> Any:
@@ -92,7 +96,6 @@ def prune_ffn(model: Any, keep: Sequence[int]) -> None:
 
 def prune_vocab(model: Any, keep: Sequence[int], unk_id: int) -> Any:
     """Keep only the embedding rows of ``keep`` (plus pad 0 and unk); return the id map."""
-    import numpy as np
 
     torch = require("torch", "pruning")
     old = model.albert.embeddings.word_embeddings
@@ -104,10 +107,6 @@ def prune_vocab(model: Any, keep: Sequence[int], unk_id: int) -> Any:
     model.albert.embeddings.word_embeddings = new
     model.config.vocab_size = len(kept)
     return id_map
-
-
-def _mapped(torch: Any, ids: Any, id_map: Any) -> Any:
-    return ids if id_map is None else torch.from_numpy(id_map[ids.numpy()])
 
 
 def _unk_id(checkpoint: Path) -> int:
@@ -133,6 +132,8 @@ def prune(
     temperature: float = 2.0,
     seed: int = 0,
     keep_tokens: Sequence[int] | None = None,
+    unlabeled: Sequence[Sequence[int]] = (),
+    unlabeled_probs: Any = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Prune a checkpoint to ``heads`` heads, ``ffn`` neurons and ``layers`` passes; save to ``out``.
@@ -164,6 +165,8 @@ def prune(
             seed=seed,
             log=log,
             id_map=id_map,
+            unlabeled=unlabeled,
+            unlabeled_probs=unlabeled_probs,
         )
     elif val is not None:
         report["val_accuracy"] = accuracy(model, val, id_map=id_map)
@@ -239,92 +242,6 @@ def _save_pruned(model: Any, src: Path, dst: Path, report: dict[str, Any], id_ma
         model_card.write_for_checkpoint(dst, model_card.pruned(model_card.read_for_checkpoint(src), report))
 
 
-def accuracy(
-    model: Any, data: tuple[Sequence[Sequence[int]], Sequence[int]], batch_size: int = 128, id_map: Any = None
-) -> float:
-    torch = require("torch", "pruning")
-    from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
-
-    model.eval()
-    seqs, labels = data
-    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
-    right = 0
-    with torch.no_grad():
-        for s in range(0, len(order), batch_size):
-            b = order[s : s + batch_size]
-            ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
-            pred = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits.argmax(-1)
-            right += int((pred == torch.tensor([labels[i] for i in b])).sum())
-    return right / max(1, len(seqs))
-
-
-def recover(
-    model: Any,
-    teacher: Any,
-    train: tuple[Sequence[Sequence[int]], Sequence[int]],
-    val: tuple[Sequence[Sequence[int]], Sequence[int]] | None,
-    *,
-    steps: int,
-    batch_size: int,
-    lr: float,
-    distill: float,
-    temperature: float,
-    seed: int,
-    log: Callable[[str], None],
-    id_map: Any = None,
-) -> dict[str, Any]:
-    """A short fine-tune that lets the pruned model re-learn, distilled from the teacher.
-
-    With a pruned vocabulary the teacher reads the original ids and the
-    student the remapped ones.
-    """
-    torch = require("torch", "pruning")
-    from edgeclf.export.albert_loops import batches as _batches
-    from edgeclf.export.albert_loops import optimizer_step
-    from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
-
-    rng = random.Random(seed)
-    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
-    warm = max(1, steps // 10)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
-    )
-    before = accuracy(model, val, id_map=id_map) if val is not None else None
-    model.train()
-    seqs, labels = train
-    t0, step = time.perf_counter(), 0
-    kl = torch.nn.KLDivLoss(reduction="batchmean")
-    while step < steps:
-        for b in _batches([len(s) for s in seqs], batch_size, rng):
-            ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
-            y = torch.tensor([labels[i] for i in b])
-            logits = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits
-            loss = torch.nn.functional.cross_entropy(logits, y)
-            if distill > 0:
-                with torch.no_grad():
-                    t_logits = teacher(input_ids=ids, attention_mask=mask).logits
-                soft = kl(
-                    torch.log_softmax(logits / temperature, -1), torch.softmax(t_logits / temperature, -1)
-                )
-                loss = (1 - distill) * loss + distill * soft * temperature**2
-            optimizer_step(torch, model, loss, opt, sched)
-            step += 1
-            if step % 50 == 0:
-                log(f"recovery step {step}/{steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
-            if step >= steps:
-                break
-    after = accuracy(model, val, id_map=id_map) if val is not None else None
-    model.eval()
-    return {
-        "steps": steps,
-        "lr": lr,
-        "distill": distill,
-        "val_accuracy_before": before,
-        "val_accuracy_after": after,
-        "seconds": round(time.perf_counter() - t0, 1),
-    }
-
-
 def prune_into_bundle(
     checkpoint: str | Path,
     bundle: str | Path,
@@ -344,9 +261,15 @@ def prune_into_bundle(
     seed: int = 0,
     vocab_min_count: int | None = None,
     save_checkpoint: str | Path | None = None,
+    unlabeled_texts: Sequence[str] = (),
+    unlabeled_teacher: str | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     """Prune, recover, export ``<name>`` and ``<name>-int8`` variants into an existing ALBERT bundle.
+
+    ``unlabeled_texts`` join the recovery, distilled from the unpruned
+    checkpoint, or from the bundle's variant ``unlabeled_teacher`` (such as
+    an n-gram-fused one: an ensemble teacher) as the runtime reads them.
 
     ``save_checkpoint``: also keep the pruned PyTorch checkpoint there (to
     export it as a bundle of its own, or prune it further).
@@ -365,6 +288,18 @@ def prune_into_bundle(
     tok = reference_tokenizer(Path(checkpoint))
     data = _Split.of(tok, train_texts, train_labels, max_length, seed, calibration)
     keep_tokens = None if vocab_min_count is None else data.tokens_seen(vocab_min_count, tok.all_special_ids)
+    unlabeled = [tok.encode(t, truncation=True, max_length=max_length) for t in unlabeled_texts]
+    unlabeled_probs = None
+    if unlabeled_teacher is not None:
+        import edgeclf
+
+        t0 = time.perf_counter()
+        unlabeled_probs = edgeclf.load(root, variant=unlabeled_teacher, temperature=1.0).predict_proba(
+            list(unlabeled_texts)
+        )
+        log(
+            f"{unlabeled_teacher} scored {len(unlabeled_texts):,} unlabeled texts ({time.perf_counter() - t0:.0f} s)"
+        )
     with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
         ckpt = Path(tmp) / "pruned"
         report = prune(
@@ -379,8 +314,12 @@ def prune_into_bundle(
             recovery_steps=recovery_steps,
             seed=seed,
             keep_tokens=keep_tokens,
+            unlabeled=unlabeled,
+            unlabeled_probs=unlabeled_probs,
             log=log,
         )
+        if unlabeled_teacher is not None and "recovery" in report:
+            report["recovery"]["unlabeled_targets"] = f"variant {unlabeled_teacher} of the bundle"
         if save_checkpoint is not None:
             import shutil
 

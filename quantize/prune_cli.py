@@ -52,6 +52,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     p.add_argument(
         "--train-data", required=True, help="labelled CSV(.gz) (text,label) for calibration + recovery"
     )
+    p.add_argument(
+        "--unlabeled-data",
+        default=None,
+        help="CSV(.gz) with a text column: more texts for the recovery, distilled from the unpruned model",
+    )
+    p.add_argument(
+        "--unlabeled-limit",
+        type=int,
+        default=None,
+        metavar="N",
+        help="a random N of the --unlabeled-data texts (drawn with --seed)",
+    )
+    p.add_argument(
+        "--unlabeled-teacher",
+        default=None,
+        metavar="VARIANT",
+        help="variant of --bundle whose probabilities are the targets on --unlabeled-data "
+        "(default: the unpruned checkpoint's)",
+    )
     p.add_argument("--eval-data", default=None, help="labelled CSV(.gz) to measure the new variants")
     p.add_argument("--eval-limit", type=int, default=None)
     p.add_argument("--recovery-steps", type=int, default=300)
@@ -71,6 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .prune_families import model_type
     from .prune_families import prune_into_bundle as prune_other_family
 
+    extra = _unlabeled(p, args, model_type(args.checkpoint))
     run = prune_into_bundle if model_type(args.checkpoint) == "albert" else prune_other_family
     run(
         args.checkpoint,
@@ -88,6 +108,30 @@ def main(argv: Sequence[str] | None = None) -> int:
         vocab_min_count=args.vocab_min_count,
         seed=args.seed,
         save_checkpoint=args.save_checkpoint,
+        **extra,
         log=lambda s: print(s, flush=True),
     )
     return 0
+
+
+def _unlabeled(p: argparse.ArgumentParser, args: argparse.Namespace, family: str) -> dict:
+    """``--unlabeled-*`` as keyword arguments of the ALBERT pruner (none when not given)."""
+    if args.unlabeled_teacher and not args.unlabeled_data:
+        p.error("--unlabeled-teacher needs --unlabeled-data")
+    if not args.unlabeled_data:
+        return {}
+    if family != "albert":
+        p.error("--unlabeled-data: only ALBERT's recovery reads unlabeled texts")
+    from edgeclf.export.data import read_csv_rows
+
+    texts = [t for t in (r.get("text") or "" for r in read_csv_rows(args.unlabeled_data)) if t.strip()]
+    if not texts:
+        p.error(f"--unlabeled-data {args.unlabeled_data}: no non-empty 'text' column values")
+    if args.unlabeled_limit is not None and args.unlabeled_limit < len(texts):
+        import random
+
+        texts = random.Random(args.seed).sample(texts, args.unlabeled_limit)
+    out: dict = {"unlabeled_texts": texts}
+    if args.unlabeled_teacher:
+        out["unlabeled_teacher"] = args.unlabeled_teacher
+    return out

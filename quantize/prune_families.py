@@ -308,11 +308,11 @@ def prune_checkpoint(
     """Prune ``checkpoint`` to ``heads`` heads per layer, ``ffn`` neurons and ``layers`` layers; save to ``out``.
 
     Then recover for ``recovery_steps`` steps on ``train``, distilled from
-    the unpruned model (:func:`edgeclf.quantize.prune.recover`).
+    the unpruned model (:func:`edgeclf.quantize.recovery.recover`).
     """
     torch = require("torch", "pruning")
     transformers = require("transformers", "pruning")
-    from .prune import accuracy, recover
+    from .recovery import accuracy, recover
 
     torch.manual_seed(seed)
     src = Path(checkpoint)

@@ -228,3 +228,44 @@ def test_export_albert_command_measures_into_the_manifest(tmp_path):
     assert m["name"] == "mine" and m["tokenizer"]["kind"] == "sentencepiece-unigram"
     assert m["variants"]["int8"]["metrics"]["n"] == 8
     assert m["extra"]["parity"]["texts"] >= 8  # real texts from --eval-data, not only the built-in ones
+
+
+def test_recovery_learns_from_unlabeled_texts_through_the_teacher(tmp_path):
+    """`edgeclf prune --unlabeled-data`: texts with no label still train the pruned model, towards the
+    unpruned teacher's answers on them (they are the recovery's only texts here), or towards the
+    probabilities another teacher gave (`--unlabeled-teacher`), not the checkpoint's."""
+    need("torch")
+    need("transformers")
+    if not (CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip("checkpoints/albert-imdb is not in this checkout")
+    import torch
+
+    from edgeclf.export.albert import reference_tokenizer
+    from edgeclf.export.albert_loops import tensor_batch
+    from edgeclf.quantize.prune import _load, prune
+
+    tok = reference_tokenizer(CHECKPOINT)
+    seqs = [tok.encode(t, truncation=True, max_length=64) for t in texts()[:16]]
+    ids, mask = tensor_batch(torch, seqs)
+
+    def log_probs(model_dir: Path) -> torch.Tensor:
+        with torch.no_grad():
+            return torch.log_softmax(_load(model_dir)(input_ids=ids, attention_mask=mask).logits, -1)
+
+    def gap(target: torch.Tensor, student_dir: Path) -> float:  # KL(target || student)
+        return float((target.exp() * (target - log_probs(student_dir))).sum(-1).mean())
+
+    teacher = log_probs(CHECKPOINT)
+    given = np.tile(np.float32([0.9, 0.1]), (len(seqs), 1))  # another teacher: all negative
+    cut = dict(heads=1, ffn=64, layers=1, calibration=(seqs, [0, 1] * 8), log=lambda *_: None)
+    fit = dict(train=([], []), unlabeled=seqs, recovery_steps=12, batch_size=8, distill=1.0, lr=1e-3)
+    prune(CHECKPOINT, tmp_path / "cut", **cut, recovery_steps=0)
+    prune(CHECKPOINT, tmp_path / "recovered", **cut, **fit)
+    prune(CHECKPOINT, tmp_path / "given", **cut, **fit, unlabeled_probs=given)
+    assert gap(teacher, tmp_path / "recovered") < 0.5 * gap(teacher, tmp_path / "cut")
+    target = torch.log(torch.from_numpy(given))
+    assert gap(target, tmp_path / "given") < 0.5 * gap(target, tmp_path / "recovered")
+    with pytest.raises(ValueError, match="distill"):
+        prune(
+            CHECKPOINT, tmp_path / "x", **cut, train=([], []), unlabeled=seqs, recovery_steps=2, distill=0.0
+        )

@@ -1,0 +1,149 @@
+"""The recovery fine-tune of a pruned model, distilled from the model it was cut from.
+
+A pruned model has lost what the removed heads, neurons or passes computed;
+a short fine-tune lets the rest re-learn it. The loss is cross-entropy on
+the labels plus KL divergence to the teacher's temperature-softened
+answers; texts without a label (``unlabeled``) are learnt from the teacher
+alone, or from probabilities given for them (an ensemble bundle that is no
+PyTorch model). Shared by the ALBERT pruner (:mod:`edgeclf.quantize.prune`)
+and the other families' (:mod:`edgeclf.quantize.prune_families`).
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from edgeclf.export import require
+
+
+def _mapped(torch: Any, ids: Any, id_map: Any) -> Any:
+    return ids if id_map is None else torch.from_numpy(id_map[ids.numpy()])
+
+
+def accuracy(
+    model: Any, data: tuple[Sequence[Sequence[int]], Sequence[int]], batch_size: int = 128, id_map: Any = None
+) -> float:
+    """Share of ``data`` (token ids, labels) the model labels right."""
+    torch = require("torch", "pruning")
+    from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
+
+    model.eval()
+    seqs, labels = data
+    order = sorted(range(len(seqs)), key=lambda i: len(seqs[i]))
+    right = 0
+    with torch.no_grad():
+        for s in range(0, len(order), batch_size):
+            b = order[s : s + batch_size]
+            ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
+            pred = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits.argmax(-1)
+            right += int((pred == torch.tensor([labels[i] for i in b])).sum())
+    return right / max(1, len(seqs))
+
+
+def recover(
+    model: Any,
+    teacher: Any,
+    train: tuple[Sequence[Sequence[int]], Sequence[int]],
+    val: tuple[Sequence[Sequence[int]], Sequence[int]] | None,
+    *,
+    steps: int,
+    batch_size: int,
+    lr: float,
+    distill: float,
+    temperature: float,
+    seed: int,
+    log: Callable[[str], None],
+    id_map: Any = None,
+    unlabeled: Sequence[Sequence[int]] = (),
+    unlabeled_probs: Any = None,
+) -> dict[str, Any]:
+    """A short fine-tune that lets the pruned model re-learn, distilled from the teacher.
+
+    With a pruned vocabulary the teacher reads the original ids and the
+    student the remapped ones. ``unlabeled`` texts join the shuffle with the
+    teacher as their only target: the student sees more of the domain than
+    the labelled texts alone. ``unlabeled_probs`` (one row per unlabeled
+    text) replaces the teacher's answers there, so a stronger teacher that is
+    no PyTorch model (an ensemble bundle) can be distilled from.
+    """
+    torch = require("torch", "pruning")
+    from edgeclf.export.albert_loops import batches as _batches
+    from edgeclf.export.albert_loops import optimizer_step
+    from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
+
+    rng = random.Random(seed)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    warm = max(1, steps // 10)
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: (s + 1) / warm if s < warm else max(0.0, (steps - s) / max(1, steps - warm))
+    )
+    if unlabeled and distill <= 0:
+        raise ValueError("unlabeled texts need distillation (distill > 0): the teacher is their only target")
+    before = accuracy(model, val, id_map=id_map) if val is not None else None
+    model.train()
+    seqs = [*train[0], *unlabeled]
+    labels = [*train[1], *([-1] * len(unlabeled))]  # -1: no label, teacher only
+    given = _given_logits(torch, unlabeled_probs, len(train[0]), len(unlabeled))
+    if not seqs:
+        raise ValueError("recovery needs texts: the labelled and unlabeled sets are both empty")
+    t0, step = time.perf_counter(), 0
+    kl = torch.nn.KLDivLoss(reduction="batchmean")
+    while step < steps:
+        for b in _batches([len(s) for s in seqs], batch_size, rng):
+            ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
+            y = torch.tensor([labels[i] for i in b])
+            logits = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits
+            labelled = y >= 0
+            loss = (
+                torch.nn.functional.cross_entropy(logits[labelled], y[labelled])
+                if bool(labelled.any())
+                else logits.sum() * 0.0
+            )
+            if distill > 0:
+                with torch.no_grad():
+                    t_logits = teacher(input_ids=ids, attention_mask=mask).logits
+                    if given is not None:
+                        rows = torch.tensor(b)
+                        t_logits = torch.where(given[1][rows, None], given[0][rows], t_logits)
+                soft = kl(
+                    torch.log_softmax(logits / temperature, -1), torch.softmax(t_logits / temperature, -1)
+                )
+                loss = (1 - distill) * loss + distill * soft * temperature**2
+            optimizer_step(torch, model, loss, opt, sched)
+            step += 1
+            if step % 50 == 0:
+                log(f"recovery step {step}/{steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
+            if step >= steps:
+                break
+    after = accuracy(model, val, id_map=id_map) if val is not None else None
+    model.eval()
+    return {
+        "steps": steps,
+        "lr": lr,
+        "distill": distill,
+        "unlabeled_texts": len(unlabeled),
+        "unlabeled_targets": None if not unlabeled else "teacher" if unlabeled_probs is None else "given",
+        "val_accuracy_before": before,
+        "val_accuracy_after": after,
+        "seconds": round(time.perf_counter() - t0, 1),
+    }
+
+
+def _given_logits(torch: Any, probs: Any, n_labelled: int, n_unlabeled: int) -> tuple[Any, Any] | None:
+    """Log-probabilities for every training row (zeros for the labelled ones) and which rows have them."""
+    if probs is None:
+        return None
+    p = np.asarray(probs, dtype=np.float32)
+    if p.ndim != 2 or len(p) != n_unlabeled:
+        raise ValueError(
+            f"unlabeled_probs: expected {n_unlabeled} rows of class probabilities, got {p.shape}"
+        )
+    logp = np.zeros((n_labelled + n_unlabeled, p.shape[1]), dtype=np.float32)
+    logp[n_labelled:] = np.log(np.clip(p, 1e-6, 1.0))
+    has = np.arange(n_labelled + n_unlabeled) >= n_labelled
+    return torch.from_numpy(logp), torch.from_numpy(has)
