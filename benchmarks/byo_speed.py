@@ -216,6 +216,11 @@ def batches(tok: Any, seq: int, bs: int) -> list[list[str]]:
     return [long[i : i + bs] for i in range(0, len(long), bs)]
 
 
+def recorded(built: dict[str, Any]) -> dict[str, Any]:
+    """What a result file keeps of a build: its figures, not the scratch paths it was built in."""
+    return {k: v for k, v in built.items() if k not in ("checkpoint", "bundle", "optimum")}
+
+
 def bundle_variant(built: dict[str, Any], name: str) -> str:
     """The bundle variant a column names: ``int8`` is the dynamic int8 and ``rowwise-int8`` the row-wise one.
 
@@ -351,7 +356,7 @@ def main() -> None:
         built = build(name, work)
         if args.build_only:
             continue
-        shown = result["shapes"][name] = dict(built)
+        shown = result["shapes"][name] = recorded(built)
 
         def done(raw: dict[str, Any], shown: dict[str, Any] = shown) -> None:
             shown["timing"] = raw
@@ -367,8 +372,9 @@ def main() -> None:
     for name in args.extras.split(",") if args.extras else []:  # after every table: the lesser figures
         from byo_speed_extras import extras
 
-        shown = result["shapes"].setdefault(name, build(name, work))
-        shown["extras"] = extras(shown, SHAPES[name][2], log)
+        built = build(name, work)
+        shown = result["shapes"].setdefault(name, recorded(built))
+        shown["extras"] = extras(built, SHAPES[name][2], log)
         save(args.out, result)
     result["machine"]["load_average_end"] = os.getloadavg()[0]
     save(args.out, result)
