@@ -149,7 +149,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
         default=Path("/tmp/old"),
         help="earlier bundles timed beside the shipped ones (accuracy from their manifests): albert-imdb "
         "(git archive 9ec2af7^ runtime/models/albert-imdb), albert-imdb-tfidf-head (the same at 8369b13) and "
-        "albert-imdb-4-heads (the same at d334a43)",
+        "albert-imdb-4-heads (the same at d334a43); albert-imdb-unlabeled-recovery and "
+        "albert-imdb-ensemble-teacher: recovery routes not shipped (docs/pruning.md)",
     )
     p.add_argument(
         "--unpruned",
@@ -284,6 +285,16 @@ def english(a: argparse.Namespace, data: Path, rows: list[dict[str, Any]], temps
         ("albert-imdb (previous)", a.old_bundles / "albert-imdb"),
         ("albert-imdb with the TF-IDF n-gram head (previous)", a.old_bundles / "albert-imdb-tfidf-head"),
         ("albert-imdb with 4-head pruned variants (previous)", a.old_bundles / "albert-imdb-4-heads"),
+        (
+            "albert-imdb, pruned cut recovered with 25,000 unlabeled reviews learnt from the unpruned "
+            "ALBERT (not shipped, docs/pruning.md)",
+            a.old_bundles / "albert-imdb-unlabeled-recovery",
+        ),
+        (
+            "albert-imdb, pruned cut recovered with 25,000 unlabeled reviews learnt from the n-gram-fused "
+            "ngram-int8, an ensemble teacher (not shipped, docs/pruning.md)",
+            a.old_bundles / "albert-imdb-ensemble-teacher",
+        ),
         ("albert-imdb FFN 1024, before pruning (previous)", a.unpruned),
         ("albert-imdb", "albert-imdb"),
     ]
@@ -359,6 +370,8 @@ def compute_of(src: Path | str, variant: str) -> str:
     recovery = (extra.get("pruning") or {}).get("pruned", {}).get("recovery")
     if "pruned" in variant and recovery:
         base += f" + {recovery['seconds']:.0f} s CPU recovery of the pruned cut"
+        if recovery.get("unlabeled_texts"):
+            base += f" (with {recovery['unlabeled_texts']:,} unlabeled reviews)"
     info = extra.get("ngram_head") or {}
     if not variant.startswith("ngram"):
         return base
@@ -472,7 +485,10 @@ def finish(a: Any, rows: list[dict[str, Any]], temps: dict[tuple[str, str], floa
     RESULTS.write_text(json.dumps(out, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     DOC.write_text(render(out), encoding="utf-8")
     if a.write_manifests:
-        write_manifests(rows, temps)
+        measured = {"en": ("albert-imdb",), "zh": ("albert-zh-rumor",)}.get(
+            a.only, ("albert-imdb", "albert-zh-rumor")
+        )
+        write_manifests(rows, temps, measured)  # the other language's rows are carried, not measured
     return 0
 
 
@@ -540,10 +556,12 @@ def _previous(rows: list[dict[str, Any]], task: str, label: str, src: Path, lat:
         print(row, flush=True)
 
 
-def write_manifests(rows: list[dict[str, Any]], temps: dict[tuple[str, str], float]) -> None:
+def write_manifests(
+    rows: list[dict[str, Any]], temps: dict[tuple[str, str], float], names: tuple[str, ...]
+) -> None:
     from edgeclf.export import bundle_writer
 
-    for name in ("albert-imdb", "albert-zh-rumor"):
+    for name in names:
         root = open_bundle(name).root
         man = bundle_writer.load(root)
         how = "; long ones in windows" if open_bundle(name).manifest.long_texts.mode == "windows" else ""
