@@ -1,4 +1,4 @@
-"""benchmarks/model_table.py's verdicts: what docs/models.md says each pruned variant hits or misses."""
+"""benchmarks/model_report.py's verdicts: what docs/models.md says each pruned variant hits or misses."""
 
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ def _row(variant: str, n: int, accuracy: float, ms_1: float, ms_2: float) -> dic
 
 
 def test_a_pruned_variant_is_judged_against_the_one_it_was_cut_from_on_both_thread_counts():
-    mt = benchmark_module("model_table")
+    mt = benchmark_module("model_report")
     rows = [
         _row("ngram-int8", 25_000, 0.9150, 6.0, 6.6),
         _row("ngram-pruned-int8", 25_000, 0.9090, 3.0, 4.6),  # 2x on 1 thread, 1.43x on 2
