@@ -11,7 +11,9 @@ scored on the recipe's 2,500 validation reviews (``teacher.split_indices(25000,
 the bundle reads them, alone and with the embedded default's n-gram head and
 blend grafted on (as ``ngram-pruned-int8`` ships), so the choice is made
 without the test set. The recovery settings come from each bundle's
-manifest. Writes benchmarks/results/recovery_routes.json and the table
+manifest; each route's labels are compared with the first route's on the same
+reviews (McNemar), which says whether the validation reviews can tell them
+apart at all. Writes benchmarks/results/recovery_routes.json and the table
 docs/pruning.md includes (recovery_routes.md).
 """
 
@@ -20,6 +22,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import math
 import shutil
 import sys
 import tempfile
@@ -40,13 +43,29 @@ DEFAULT = ROOT / "runtime" / "models" / "albert-imdb"
 RESULTS = ROOT / "benchmarks" / "results"
 
 
-def score(bundle: Path, variant: str, texts: list[str], y: np.ndarray) -> float:
+def right(bundle: Path, variant: str, texts: list[str], y: np.ndarray) -> np.ndarray:
+    """Which texts the variant labels right."""
     with edgeclf.load(bundle, variant=variant, providers="cpu", temperature=1.0) as clf:
-        return round(float((clf.predict_proba(texts).argmax(1) == y).mean()), 4)
+        return clf.predict_proba(texts).argmax(1) == y
 
 
-def route(label: str, spec: str, texts: list[str], y: np.ndarray, work: Path) -> dict[str, Any]:
-    """One candidate: alone, then with the default's head grafted on (in a scratch copy)."""
+def paired(mine: np.ndarray, first: np.ndarray) -> dict[str, Any]:
+    """McNemar's test against the first route on the same texts (normal approximation, two-sided):
+    how sure the validation texts are that the two differ at all."""
+    only_mine, only_first = int((mine & ~first).sum()), int((~mine & first).sum())
+    z = (only_mine - only_first) / math.sqrt(max(1, only_mine + only_first))
+    return {
+        "right_only_this": only_mine,
+        "right_only_first": only_first,
+        "p": round(math.erfc(abs(z) / 2**0.5), 3),
+    }
+
+
+def route(
+    label: str, spec: str, texts: list[str], y: np.ndarray, work: Path
+) -> tuple[dict[str, Any], np.ndarray]:
+    """One candidate, alone and with the default's head grafted on (in a scratch copy): its row, and
+    which texts it labels right alone."""
     path, _, variant = spec.rpartition(":")
     src = Path(path)
     man = bundle_writer.load(src)
@@ -60,16 +79,17 @@ def route(label: str, spec: str, texts: list[str], y: np.ndarray, work: Path) ->
     pruning = man.get("extra", {}).get("pruning") or {}
     cut = max((k for k in pruning if variant == k or variant.startswith(f"{k}-")), key=len, default=None)
     recovery = pruning[cut].get("recovery") if cut else None
+    alone, with_head = right(src, variant, texts, y), right(copy, "route-ngram", texts, y)
     row = {
         "route": label,
         "variant": variant,
         "sha256": man["variants"][variant]["file"]["sha256"],
         "recovery": recovery,
-        "validation_alone": score(src, variant, texts, y),
-        "validation_with_head": score(copy, "route-ngram", texts, y),
+        "validation_alone": round(float(alone.mean()), 4),
+        "validation_with_head": round(float(with_head.mean()), 4),
     }
     print(row, flush=True)
-    return row
+    return row, alone
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,7 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     _, val = teacher.split_indices(len(x), 2500, 42)
     texts, y = [x[i] for i in val], np.asarray([labels[i] for i in val])
     with tempfile.TemporaryDirectory() as tmp:
-        rows = [route(*r.split("=", 1), texts, y, Path(tmp)) for r in a.route]
+        scored = [route(*r.split("=", 1), texts, y, Path(tmp)) for r in a.route]
+    rows = [{**row, "vs_first_route": paired(alone, scored[0][1])} for row, alone in scored[1:]]
+    rows.insert(0, scored[0][0])
     result = {"machine": machine(), "validation_reviews": len(y), "routes": rows}
     save("recovery_routes", result)
     return write_table(result)
@@ -108,12 +130,26 @@ def table(result: dict[str, Any]) -> str:
         return f"{r['steps']:,} steps{extra}, {r['seconds']:,.0f} s"
 
     n = f"{result['validation_reviews']:,}"
-    rows = [[r["route"], recovered(r["recovery"]), f"{r['validation_alone']:.4f}", f"{r['validation_with_head']:.4f}"]
-            for r in result["routes"]]  # fmt: skip
+
+    def vs(r: dict[str, Any]) -> str:
+        if "vs_first_route" not in r:
+            return "-"
+        v = r["vs_first_route"]
+        return f"{v['right_only_this']} / {v['right_only_first']}, p = {v['p']}"
+
+    rows = [[r["route"], recovered(r["recovery"]), f"{r['validation_alone']:.4f}", vs(r),
+             f"{r['validation_with_head']:.4f}"] for r in result["routes"]]  # fmt: skip
     cpu = result["machine"].get("cpu", "?")
     return (
         markdown_table(
-            ["route", "recovery", f"validation accuracy ({n} reviews)", "with the n-gram head"], rows
+            [
+                "route",
+                "recovery",
+                f"validation accuracy ({n} reviews)",
+                "right only here / only in the first row",
+                "with the n-gram head",
+            ],
+            rows,
         )
         + f"\n\n({cpu}, onnxruntime {result['machine'].get('onnxruntime', '?')}; long reviews in windows;"
         " `benchmarks/results/recovery_routes.json`.)"
