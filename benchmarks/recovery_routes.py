@@ -1,8 +1,8 @@
 """Which recovery of a pruned cut to ship: candidates scored on the validation reviews only.
 
     python benchmarks/recovery_routes.py \\
-        --route "600 labelled steps=/tmp/a/albert-imdb:pruned-int8" \\
-        --route "1,000 steps + 25,000 unlabeled reviews=runtime/models/albert-imdb:pruned-int8"
+        --route "600 labelled steps (shipped)=runtime/models/albert-imdb:pruned-int8" \\
+        --route "1,000 steps + 25,000 unlabeled reviews=/tmp/candidate/albert-imdb:pruned-int8"
 
 Each route is a bundle variant (an int8 file from ``edgeclf prune`` + ``edgeclf
 quantize``) cut to the same shape and recovered differently. Every one is
@@ -13,8 +13,11 @@ blend grafted on (as ``ngram-pruned-int8`` ships), so the choice is made
 without the test set. The recovery settings come from each bundle's
 manifest; each route's labels are compared with the first route's on the same
 reviews (McNemar), which says whether the validation reviews can tell them
-apart at all. Writes benchmarks/results/recovery_routes.json and the table
-docs/pruning.md includes (recovery_routes.md).
+apart at all. The first route should be the shipped one. A fair choice also
+needs validation reviews that the recovery's *teacher* never read; for
+students of checkpoints/albert-imdb they are not (docs/pruning.md). Writes
+benchmarks/results/recovery_routes.json and the table docs/pruning.md
+includes (recovery_routes.md).
 """
 
 from __future__ import annotations
