@@ -96,7 +96,6 @@ def prune_ffn(model: Any, keep: Sequence[int]) -> None:
 
 def prune_vocab(model: Any, keep: Sequence[int], unk_id: int) -> Any:
     """Keep only the embedding rows of ``keep`` (plus pad 0 and unk); return the id map."""
-
     torch = require("torch", "pruning")
     old = model.albert.embeddings.word_embeddings
     kept = sorted(set(keep) | {0, unk_id})
@@ -294,9 +293,8 @@ def prune_into_bundle(
         import edgeclf
 
         t0 = time.perf_counter()
-        unlabeled_probs = edgeclf.load(root, variant=unlabeled_teacher, temperature=1.0).predict_proba(
-            list(unlabeled_texts)
-        )
+        with edgeclf.load(root, variant=unlabeled_teacher, temperature=1.0) as scorer:
+            unlabeled_probs = scorer.predict_proba(list(unlabeled_texts))
         log(
             f"{unlabeled_teacher} scored {len(unlabeled_texts):,} unlabeled texts ({time.perf_counter() - t0:.0f} s)"
         )

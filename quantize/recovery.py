@@ -88,7 +88,7 @@ def recover(
     model.train()
     seqs = [*train[0], *unlabeled]
     labels = [*train[1], *([-1] * len(unlabeled))]  # -1: no label, teacher only
-    given = _given_logits(torch, unlabeled_probs, len(train[0]), len(unlabeled))
+    given = _given_logits(torch, unlabeled_probs, len(unlabeled))
     if not seqs:
         raise ValueError("recovery needs texts: the labelled and unlabeled sets are both empty")
     t0, step = time.perf_counter(), 0
@@ -106,10 +106,7 @@ def recover(
             )
             if distill > 0:
                 with torch.no_grad():
-                    t_logits = teacher(input_ids=ids, attention_mask=mask).logits
-                    if given is not None:
-                        rows = torch.tensor(b)
-                        t_logits = torch.where(given[1][rows, None], given[0][rows], t_logits)
+                    t_logits = _teacher_logits(torch, teacher, ids, mask, b, len(train[0]), given)
                 soft = kl(
                     torch.log_softmax(logits / temperature, -1), torch.softmax(t_logits / temperature, -1)
                 )
@@ -134,8 +131,8 @@ def recover(
     }
 
 
-def _given_logits(torch: Any, probs: Any, n_labelled: int, n_unlabeled: int) -> tuple[Any, Any] | None:
-    """Log-probabilities for every training row (zeros for the labelled ones) and which rows have them."""
+def _given_logits(torch: Any, probs: Any, n_unlabeled: int) -> Any:
+    """The given probabilities of the unlabeled texts as log-probabilities (None: none given)."""
     if probs is None:
         return None
     p = np.asarray(probs, dtype=np.float32)
@@ -143,7 +140,20 @@ def _given_logits(torch: Any, probs: Any, n_labelled: int, n_unlabeled: int) -> 
         raise ValueError(
             f"unlabeled_probs: expected {n_unlabeled} rows of class probabilities, got {p.shape}"
         )
-    logp = np.zeros((n_labelled + n_unlabeled, p.shape[1]), dtype=np.float32)
-    logp[n_labelled:] = np.log(np.clip(p, 1e-6, 1.0))
-    has = np.arange(n_labelled + n_unlabeled) >= n_labelled
-    return torch.from_numpy(logp), torch.from_numpy(has)
+    return torch.from_numpy(np.log(np.clip(p, 1e-6, 1.0)))
+
+
+def _teacher_logits(
+    torch: Any, teacher: Any, ids: Any, mask: Any, rows: Sequence[int], n_labelled: int, given: Any
+) -> Any:
+    """The targets' logits for one batch of training rows (labelled ones first, then unlabeled):
+    the given log-probabilities where a row has them, the teacher's forward pass, on the other
+    rows only, elsewhere."""
+    if given is None:
+        return teacher(input_ids=ids, attention_mask=mask).logits
+    has = torch.tensor([r >= n_labelled for r in rows])
+    out = torch.empty(len(rows), given.shape[1])
+    out[has] = given[torch.tensor([r - n_labelled for r in rows if r >= n_labelled], dtype=torch.long)]
+    if not bool(has.all()):
+        out[~has] = teacher(input_ids=ids[~has], attention_mask=mask[~has]).logits
+    return out
