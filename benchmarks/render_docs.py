@@ -82,7 +82,8 @@ def metric_digits(metrics: dict) -> int:
 def figure(key: str) -> str:
     """The text of one inline figure.
 
-    ``m/MODEL/VARIANT/METRIC[/DIGITS]``: a metric of a variant (``size`` is the ONNX file's size);
+    ``m/MODEL/VARIANT/METRIC[/DIGITS]``: a metric of a variant (``size`` is the ONNX file's size,
+    ``temperature`` the variant's stored temperature);
     ``r/RESULT/KEY/KEY/...[|FORMAT]``: a value in benchmarks/results/RESULT.json;
     ``x/RESULT/PATH~PATH[|FORMAT]``: the ratio of two values of one result (speed-ups).
     FORMAT is Python's format spec, ``ms`` first to print seconds as milliseconds: ``|ms.2f``.
@@ -93,7 +94,7 @@ def figure(key: str) -> str:
         v = variants(manifests()[model])[variant]
         if metric == "size":
             return human_size(v["file"]["size"])
-        metrics = v["metrics"]
+        metrics = {**v["metrics"], "temperature": v.get("temperature")}
         if isinstance(metrics[metric], str):  # e.g. dataset, measured_by
             return metrics[metric]
         return f"{metrics[metric]:.{int(digits[0]) if digits else metric_digits(metrics)}f}"

@@ -34,3 +34,31 @@ def test_a_pruned_variant_is_judged_against_the_one_it_was_cut_from_on_both_thre
     # accuracy on 1,000 reviews against accuracy on 25,000 is no verdict; an earlier bundle gets none
     assert "target" not in rows[3] and "target" not in rows[4]
     assert "target" not in rows[0] and "target" not in rows[2]
+
+
+def test_manifest_figures_without_a_float_file_to_recompute_them_stay(tmp_path):
+    """A bundle that no longer ships its fp32 file cannot re-measure agreement with it: writing the
+    manifests must keep the figure measured when the file was there, and replace what was measured."""
+    import json
+    import shutil
+
+    from edgeclf.bundle import open_bundle
+
+    report = benchmark_module("model_report")
+    root = tmp_path / "zh"
+    shutil.copytree(open_bundle("albert-zh-rumor").root, root)
+    before = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["variants"]["int8"]["metrics"]
+    assert "fp32" not in json.loads((root / "manifest.json").read_text(encoding="utf-8"))["variants"]
+    row = {
+        "task": "zh weibo_test",
+        "model": str(root),
+        "variant": "int8",
+        "n": 586,
+        "accuracy": 0.5,
+        "ece": 0.1,
+    }
+    report.write_manifests([row], {}, (str(root),))
+    after = json.loads((root / "manifest.json").read_text(encoding="utf-8"))["variants"]["int8"]["metrics"]
+    assert after["accuracy"] == 0.5 and after["ece"] == 0.1
+    assert after["agreement_with_fp32"] == before["agreement_with_fp32"]
+    assert "ece_after_temperature" not in after  # measured before, not by this run: dropped
