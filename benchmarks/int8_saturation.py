@@ -112,7 +112,7 @@ def main() -> None:
         "model": args.model,
         "variant": args.variant,
         "texts": len(texts),
-        "data": args.data,
+        "data": Path(args.data).name,  # the file's name: no path of the machine it ran on
         "matmulinteger_weights_rewritten": n,
         "max_abs_diff_u8s8_vs_u8u8": float(np.abs(u8s8 - u8u8).max()),
         "label_flips_u8s8_vs_u8u8": int((u8s8.argmax(1) != u8u8.argmax(1)).sum()),
@@ -126,7 +126,7 @@ def main() -> None:
                 if r["probabilities"]:
                     pi[r["id"]] = list(r["probabilities"].values())
         p = np.array([pi[r["id"]] for r in rows])
-        result["pi_output"] = args.pi_output
+        result["pi_output"] = Path(args.pi_output).name
         result["max_abs_diff_pi_vs_u8s8"] = float(np.abs(p - u8s8).max())
         result["max_abs_diff_pi_vs_u8u8"] = float(np.abs(p - u8u8).max())
     path = save("int8_saturation", result)
