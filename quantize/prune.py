@@ -22,10 +22,8 @@ checkpoint (``pruned_heads`` and ``intermediate_size`` in its config), so
 from __future__ import annotations
 
 import json
-import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +31,7 @@ import numpy as np
 
 from edgeclf.export import model_card, require
 
-from .recovery import accuracy, recover
+from .recovery import Split, accuracy, recover
 
 
 def _load(checkpoint: Path, eager: bool = False) -> Any:
@@ -285,7 +283,7 @@ def prune_into_bundle(
     manifest = bundle_writer.load(root)
     max_length = int(manifest["max_length"])
     tok = reference_tokenizer(Path(checkpoint))
-    data = _Split.of(tok, train_texts, train_labels, max_length, seed, calibration)
+    data = Split.of(tok, train_texts, train_labels, max_length, seed, calibration)
     keep_tokens = None if vocab_min_count is None else data.tokens_seen(vocab_min_count, tok.all_special_ids)
     unlabeled = [tok.encode(t, truncation=True, max_length=max_length) for t in unlabeled_texts]
     unlabeled_probs = None
@@ -339,46 +337,6 @@ def prune_into_bundle(
             record=[name, f"{name}-int8"],
         )
     return manifest
-
-
-@dataclass(frozen=True)
-class _Split:
-    """The training texts tokenized and shuffled once: validation first, calibration from the rest."""
-
-    order: list[int]  # the shuffle, as indices into the training texts
-    seqs: list[list[int]]
-    ys: list[int]
-    n_val: int
-    n_cal: int
-
-    @classmethod
-    def of(
-        cls, tok: Any, texts: Sequence[str], labels: Sequence[int], max_length: int, seed: int, n_cal: int
-    ) -> _Split:
-        order = list(range(len(texts)))
-        random.Random(seed).shuffle(order)
-        seqs = [tok.encode(texts[i], truncation=True, max_length=max_length) for i in order]
-        return cls(order, seqs, [int(labels[i]) for i in order], min(1000, len(seqs) // 10), n_cal)
-
-    def tokens_seen(self, min_count: int, special: Sequence[int]) -> list[int]:
-        """Token ids seen at least ``min_count`` times in the training texts, and the special tokens."""
-        from collections import Counter
-
-        counts = Counter(t for seq in self.seqs for t in seq)
-        return sorted({t for t, c in counts.items() if c >= min_count} | set(special))
-
-    @property
-    def val(self) -> tuple[list[list[int]], list[int]]:
-        return self.seqs[: self.n_val], self.ys[: self.n_val]
-
-    @property
-    def train(self) -> tuple[list[list[int]], list[int]]:
-        return self.seqs[self.n_val :], self.ys[self.n_val :]
-
-    @property
-    def calibration(self) -> tuple[list[list[int]], list[int]]:
-        end = self.n_val + self.n_cal
-        return self.seqs[self.n_val : end], self.ys[self.n_val : end]
 
 
 def _export_pruned(

@@ -367,7 +367,7 @@ def prune_into_bundle(
     from edgeclf.export import bundle_writer
     from edgeclf.export.transformers import export_transformers, load_tokenizer
 
-    from .prune import _Split
+    from .recovery import Split
     from .vocab_prune import prune_bundle
 
     root, src = Path(bundle), Path(checkpoint)
@@ -379,7 +379,7 @@ def prune_into_bundle(
         raise ValueError(f"{root} is not the export of {src}: its tokenizer differs (export it first)")
     pairs = {"fp32": name, "int8": f"{name}-int8"}
     if any(v is not None for v in (heads, ffn, layers)):
-        data = _Split.of(reference, train_texts, train_labels, max_length, seed, calibration)
+        data = Split.of(reference, train_texts, train_labels, max_length, seed, calibration)
         with tempfile.TemporaryDirectory(dir=work_dir) as tmp:
             ckpt = Path(save_checkpoint) if save_checkpoint is not None else Path(tmp) / "pruned"
             report = prune_checkpoint(

@@ -6,14 +6,21 @@ the labels plus KL divergence to the teacher's temperature-softened
 answers; texts without a label (``unlabeled``) are learnt from the teacher
 alone, or from probabilities given for them (an ensemble bundle that is no
 PyTorch model). Shared by the ALBERT pruner (:mod:`edgeclf.quantize.prune`)
-and the other families' (:mod:`edgeclf.quantize.prune_families`).
+and the other families' (:mod:`edgeclf.quantize.prune_families`), with the
+split of the training texts both use (:class:`Split`).
+
+Which texts a recovery reads is deterministic (:func:`schedule`), so
+:func:`texts_read` can name them afterwards without a model: the validation
+texts a pruned model never read are the ones that can still judge it, and
+its own students.
 """
 
 from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -45,6 +52,24 @@ def accuracy(
     return right / max(1, len(seqs))
 
 
+def schedule(lengths: Sequence[int], steps: int, batch_size: int, seed: int) -> Iterator[list[int]]:
+    """The batches (indices into the recovery's texts) that :func:`recover` trains on, in order.
+
+    Deterministic given the texts' token lengths: replaying it without a
+    model says which texts a recovery read (:func:`edgeclf.quantize.prune.texts_read`),
+    so validation texts its teacher never saw can be told from those it did.
+    """
+    from edgeclf.export.albert_loops import batches
+
+    rng, step = random.Random(seed), 0
+    while step < steps:
+        for b in batches(lengths, batch_size, rng):
+            yield b
+            step += 1
+            if step >= steps:
+                return
+
+
 def recover(
     model: Any,
     teacher: Any,
@@ -72,11 +97,9 @@ def recover(
     no PyTorch model (an ensemble bundle) can be distilled from.
     """
     torch = require("torch", "pruning")
-    from edgeclf.export.albert_loops import batches as _batches
     from edgeclf.export.albert_loops import optimizer_step
     from edgeclf.export.albert_loops import tensor_batch as _tensor_batch
 
-    rng = random.Random(seed)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
     warm = max(1, steps // 10)
     sched = torch.optim.lr_scheduler.LambdaLR(
@@ -91,32 +114,26 @@ def recover(
     given = _given_logits(torch, unlabeled_probs, len(unlabeled))
     if not seqs:
         raise ValueError("recovery needs texts: the labelled and unlabeled sets are both empty")
-    t0, step = time.perf_counter(), 0
+    t0 = time.perf_counter()
     kl = torch.nn.KLDivLoss(reduction="batchmean")
-    while step < steps:
-        for b in _batches([len(s) for s in seqs], batch_size, rng):
-            ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
-            y = torch.tensor([labels[i] for i in b])
-            logits = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits
-            labelled = y >= 0
-            loss = (
-                torch.nn.functional.cross_entropy(logits[labelled], y[labelled])
-                if bool(labelled.any())
-                else logits.sum() * 0.0
-            )
-            if distill > 0:
-                with torch.no_grad():
-                    t_logits = _teacher_logits(torch, teacher, ids, mask, b, len(train[0]), given)
-                soft = kl(
-                    torch.log_softmax(logits / temperature, -1), torch.softmax(t_logits / temperature, -1)
-                )
-                loss = (1 - distill) * loss + distill * soft * temperature**2
-            optimizer_step(torch, model, loss, opt, sched)
-            step += 1
-            if step % 50 == 0:
-                log(f"recovery step {step}/{steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
-            if step >= steps:
-                break
+    for step, b in enumerate(schedule([len(s) for s in seqs], steps, batch_size, seed), 1):
+        ids, mask = _tensor_batch(torch, [seqs[i] for i in b])
+        y = torch.tensor([labels[i] for i in b])
+        logits = model(input_ids=_mapped(torch, ids, id_map), attention_mask=mask).logits
+        labelled = y >= 0
+        loss = (
+            torch.nn.functional.cross_entropy(logits[labelled], y[labelled])
+            if bool(labelled.any())
+            else logits.sum() * 0.0
+        )
+        if distill > 0:
+            with torch.no_grad():
+                t_logits = _teacher_logits(torch, teacher, ids, mask, b, len(train[0]), given)
+            soft = kl(torch.log_softmax(logits / temperature, -1), torch.softmax(t_logits / temperature, -1))
+            loss = (1 - distill) * loss + distill * soft * temperature**2
+        optimizer_step(torch, model, loss, opt, sched)
+        if step % 50 == 0:
+            log(f"recovery step {step}/{steps} loss {loss.item():.3f} ({time.perf_counter() - t0:.0f} s)")
     after = accuracy(model, val, id_map=id_map) if val is not None else None
     model.eval()
     return {
@@ -128,6 +145,8 @@ def recover(
         "val_accuracy_before": before,
         "val_accuracy_after": after,
         "seconds": round(time.perf_counter() - t0, 1),
+        "batch_size": batch_size,
+        "seed": seed,
     }
 
 
@@ -157,3 +176,71 @@ def _teacher_logits(
     if not bool(has.all()):
         out[~has] = teacher(input_ids=ids[~has], attention_mask=mask[~has]).logits
     return out
+
+
+@dataclass(frozen=True)
+class Split:
+    """The training texts tokenized and shuffled once: validation first, calibration from the rest."""
+
+    order: list[int]  # the shuffle, as indices into the training texts
+    seqs: list[list[int]]
+    ys: list[int]
+    n_val: int
+    n_cal: int
+
+    @classmethod
+    def of(
+        cls, tok: Any, texts: Sequence[str], labels: Sequence[int], max_length: int, seed: int, n_cal: int
+    ) -> Split:
+        order = list(range(len(texts)))
+        random.Random(seed).shuffle(order)
+        seqs = [tok.encode(texts[i], truncation=True, max_length=max_length) for i in order]
+        return cls(order, seqs, [int(labels[i]) for i in order], min(1000, len(seqs) // 10), n_cal)
+
+    def tokens_seen(self, min_count: int, special: Sequence[int]) -> list[int]:
+        """Token ids seen at least ``min_count`` times in the training texts, and the special tokens."""
+        from collections import Counter
+
+        counts = Counter(t for seq in self.seqs for t in seq)
+        return sorted({t for t, c in counts.items() if c >= min_count} | set(special))
+
+    @property
+    def val(self) -> tuple[list[list[int]], list[int]]:
+        return self.seqs[: self.n_val], self.ys[: self.n_val]
+
+    @property
+    def train(self) -> tuple[list[list[int]], list[int]]:
+        return self.seqs[self.n_val :], self.ys[self.n_val :]
+
+    @property
+    def calibration(self) -> tuple[list[list[int]], list[int]]:
+        end = self.n_val + self.n_cal
+        return self.seqs[self.n_val : end], self.ys[self.n_val : end]
+
+
+def texts_read(
+    tok: Any,
+    texts: Sequence[str],
+    labels: Sequence[int],
+    max_length: int,
+    *,
+    steps: int,
+    batch_size: int = 32,
+    seed: int = 0,
+    calibration: int = 256,
+    unlabeled: Sequence[str] = (),
+) -> set[int]:
+    """Indices of ``texts`` that a pruning run with these settings read with their labels.
+
+    Replays :meth:`Split.of` and :func:`schedule` without a model: the
+    calibration texts the importance scores were taken on, and every text the
+    recovery's ``steps`` batches drew. What is left of a validation set after
+    removing these is clean for the pruned model and for its own students.
+    """
+    data = Split.of(tok, texts, labels, max_length, seed, calibration)
+    n_train = len(data.train[0])
+    lengths = [len(s) for s in data.train[0]]
+    lengths += [len(tok.encode(t, truncation=True, max_length=max_length)) for t in unlabeled]
+    drawn = {i for b in schedule(lengths, steps, batch_size, seed) for i in b if i < n_train}
+    cal = range(data.n_val, min(len(data.order), data.n_val + data.n_cal))
+    return {data.order[data.n_val + i] for i in drawn} | {data.order[i] for i in cal}

@@ -230,6 +230,42 @@ def test_export_albert_command_measures_into_the_manifest(tmp_path):
     assert m["extra"]["parity"]["texts"] >= 8  # real texts from --eval-data, not only the built-in ones
 
 
+def test_texts_read_names_every_text_the_pruning_trained_on(tmp_path):
+    """`texts_read` replays a pruning run without a model: the texts it names must be exactly the
+    ones whose ids reached the model's embeddings during importance scoring and recovery (so a
+    validation text it leaves out really was never read by the pruned model)."""
+    need("torch")
+    need("transformers")
+    if not (CHECKPOINT / "model.safetensors").is_file():
+        pytest.skip("checkpoints/albert-imdb is not in this checkout")
+    import torch
+
+    from edgeclf.export.albert import reference_tokenizer
+    from edgeclf.quantize.prune import prune
+    from edgeclf.quantize.recovery import Split, texts_read
+
+    tok = reference_tokenizer(CHECKPOINT)
+    vocab = json.loads((CHECKPOINT / "config.json").read_text())["vocab_size"]
+    xs = [f"Take {k}: {t}" for k in range(4) for t in texts()[:12]]
+    ys = [i % 2 for i in range(len(xs))]
+    data = Split.of(tok, xs, ys, 48, 3, 4)
+    seen: set[tuple[int, ...]] = set()
+
+    def embedded(module: torch.nn.Module, args: tuple) -> None:
+        if isinstance(module, torch.nn.Embedding) and module.num_embeddings == vocab:
+            seen.update(tuple(t for t in row if t != tok.pad_token_id) for row in args[0].tolist())
+
+    hook = torch.nn.modules.module.register_module_forward_pre_hook(embedded)
+    try:
+        prune(CHECKPOINT, tmp_path / "p", heads=1, ffn=64, layers=1, calibration=data.calibration,
+              train=data.train, recovery_steps=5, batch_size=4, seed=3, log=lambda *_: None)  # fmt: skip
+    finally:
+        hook.remove()
+    read = texts_read(tok, xs, ys, 48, steps=5, batch_size=4, seed=3, calibration=4)
+    assert seen == {tuple(tok.encode(xs[i], truncation=True, max_length=48)) for i in read}
+    assert 4 < len(read) < len(xs) - data.n_val  # the calibration texts, and some but not all the rest
+
+
 def test_recovery_learns_from_unlabeled_texts_through_the_teacher(tmp_path):
     """`edgeclf prune --unlabeled-data`: texts with no label still train the pruned model, towards the
     unpruned teacher's answers on them (they are the recovery's only texts here), or towards the
