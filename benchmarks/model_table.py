@@ -226,7 +226,10 @@ def english(a: argparse.Namespace, data: Path, rows: list[dict[str, Any]], temps
         ("albert-imdb (previous)", a.old_bundles / "albert-imdb"),
         ("albert-imdb with the TF-IDF n-gram head (previous)", a.old_bundles / "albert-imdb-tfidf-head"),
         ("albert-imdb with 4-head pruned variants (previous)", a.old_bundles / "albert-imdb-4-heads"),
-        ("albert-imdb with 2-head pruned variants, FFN 512 (previous)", a.old_bundles / "albert-imdb-2-heads"),
+        (
+            "albert-imdb with 2-head pruned variants, FFN 512 (previous)",
+            a.old_bundles / "albert-imdb-2-heads",
+        ),
         (
             "albert-imdb, pruned cut recovered with 25,000 unlabeled reviews learnt from the unpruned "
             "ALBERT (not shipped, docs/pruning.md)",
