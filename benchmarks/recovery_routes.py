@@ -80,8 +80,8 @@ def teacher_never_read(checkpoint: Path, x: list[str], labels: list[int], val: l
 
     rec = json.loads((checkpoint / "pruning.json").read_text(encoding="utf-8"))["recovery"]
     max_length = bundle_writer.load(DEFAULT)["max_length"]
-    read = texts_read(reference_tokenizer(checkpoint), x, labels, max_length, steps=rec["steps"],
-                      batch_size=rec.get("batch_size", 32), seed=rec.get("seed", 0))  # fmt: skip
+    recorded = {k: rec[k] for k in ("batch_size", "seed") if k in rec}  # else texts_read's: prune's defaults
+    read = texts_read(reference_tokenizer(checkpoint), x, labels, max_length, steps=rec["steps"], **recorded)
     return np.asarray([i not in read for i in val])
 
 
@@ -95,10 +95,7 @@ def replay_check(
     from edgeclf.quantize.recovery import accuracy
 
     tok, max_length = reference_tokenizer(teacher), bundle_writer.load(DEFAULT)["max_length"]
-    parts = {
-        "read": [i for i, c in zip(val, clean, strict=True) if not c],
-        "never_read": list(np.asarray(val)[clean]),
-    }
+    parts = {"read": np.asarray(val)[~clean], "never_read": np.asarray(val)[clean]}
     out = {}
     for name, ckpt in (("teacher", teacher), ("parent", parent)):
         model = _load(ckpt)

@@ -56,7 +56,7 @@ def schedule(lengths: Sequence[int], steps: int, batch_size: int, seed: int) -> 
     """The batches (indices into the recovery's texts) that :func:`recover` trains on, in order.
 
     Deterministic given the texts' token lengths: replaying it without a
-    model says which texts a recovery read (:func:`edgeclf.quantize.prune.texts_read`),
+    model says which texts a recovery read (:func:`texts_read`),
     so validation texts its teacher never saw can be told from those it did.
     """
     from edgeclf.export.albert_loops import batches
@@ -242,5 +242,4 @@ def texts_read(
     lengths = [len(s) for s in data.train[0]]
     lengths += [len(tok.encode(t, truncation=True, max_length=max_length)) for t in unlabeled]
     drawn = {i for b in schedule(lengths, steps, batch_size, seed) for i in b if i < n_train}
-    cal = range(data.n_val, min(len(data.order), data.n_val + data.n_cal))
-    return {data.order[data.n_val + i] for i in drawn} | {data.order[i] for i in cal}
+    return {data.order[data.n_val + i] for i in drawn} | set(data.order[data.n_val : data.n_val + data.n_cal])
